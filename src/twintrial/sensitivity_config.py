@@ -1,0 +1,271 @@
+"""Typed ``sensitivity`` configuration and its cross-field checks.
+
+The JSON Schema (``schemas/sensitivity.schema.yaml``) checks types, enums and required fields;
+:func:`semantic_problems` checks what a schema cannot say clearly (powers of 2, ``low < high``,
+fields that the chosen distribution does not use, unique names). :meth:`SensitivityConfig.from_dict`
+runs the same checks, so a config built in Python is held to the same rules as one loaded from YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from twintrial.exceptions import ConfigError
+
+Method = Literal["sobol", "morris"]
+Kind = Literal["model", "treatment", "design", "operational", "cohort"]
+
+#: Fields each distribution uses (besides the common name/kind/target/description/unit/integer).
+DIST_FIELDS: dict[str, tuple[str, ...]] = {
+    "uniform": ("low", "high"),
+    "loguniform": ("low", "high"),
+    "normal": ("mean", "sd"),
+    "truncnormal": ("low", "high", "mean", "sd"),
+    "lognormal": ("log_mean", "log_sd"),
+    "triangular": ("low", "mode", "high"),
+}
+_PARAM_FIELDS = ("low", "high", "mode", "mean", "sd", "log_mean", "log_sd")
+
+# Defaults: kept equal to the schema's (a unit test compares them).
+DEFAULTS: dict[str, Any] = {
+    "method": "sobol",
+    "sobol": {"n_base_samples": 1024, "calc_second_order": True, "conf_level": 0.95,
+              "num_resamples": 100},
+    "morris": {"trajectories": 50, "levels": 4, "conf_level": 0.95, "num_resamples": 1000},
+    "convergence": {"tolerance": 0.05},
+    "batch_size": 2048,
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One uncertain input: what it perturbs and its distribution."""
+
+    name: str
+    kind: Kind
+    target: str
+    dist: str = "uniform"
+    low: float | None = None
+    high: float | None = None
+    mode: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+    log_mean: float | None = None
+    log_sd: float | None = None
+    integer: bool = False
+    unit: str = ""
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
+        """Build from one validated ``sensitivity.inputs[i]`` mapping."""
+        params = {k: (None if d.get(k) is None else float(d[k])) for k in _PARAM_FIELDS}
+        return cls(name=str(d["name"]), kind=d["kind"], target=str(d["target"]),
+                   dist=str(d.get("dist", "uniform")), integer=bool(d.get("integer", False)),
+                   unit=str(d.get("unit", "")), description=str(d.get("description", "")),
+                   **params)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One trial-level output (a column of the evaluation result)."""
+
+    name: str
+    quantity: str
+    endpoint: str | None = None
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutputSpec:
+        """Build from one validated ``sensitivity.outputs[i]`` mapping."""
+        return cls(name=str(d["name"]), quantity=str(d["quantity"]), endpoint=d.get("endpoint"),
+                   description=str(d.get("description", "")))
+
+
+@dataclass(frozen=True)
+class SobolOptions:
+    """``sensitivity.sobol``."""
+
+    n_base_samples: int = 1024
+    calc_second_order: bool = True
+    conf_level: float = 0.95
+    num_resamples: int = 100
+
+
+@dataclass(frozen=True)
+class MorrisOptions:
+    """``sensitivity.morris``."""
+
+    trajectories: int = 50
+    levels: int = 4
+    conf_level: float = 0.95
+    num_resamples: int = 1000
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    """The ``sensitivity`` section, typed.
+
+    Build it with :meth:`from_dict`, which applies the defaults and raises
+    :class:`~twintrial.exceptions.ConfigError` with every problem found.
+    """
+
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    method: Method = "sobol"
+    sobol: SobolOptions = field(default_factory=SobolOptions)
+    morris: MorrisOptions = field(default_factory=MorrisOptions)
+    convergence_tolerance: float = 0.05
+    batch_size: int = 2048
+
+    @property
+    def input_names(self) -> list[str]:
+        """Input names, in problem order."""
+        return [i.name for i in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Output names, in the column order of the evaluation result."""
+        return [o.name for o in self.outputs]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SensitivityConfig:
+        """Build from the ``sensitivity`` mapping (defaults applied to missing keys).
+
+        Raises
+        ------
+        ConfigError
+            With every semantic problem found (one line each, naming the key path).
+        """
+        problems = semantic_problems({"sensitivity": dict(d)})
+        if not d.get("inputs"):
+            problems.insert(0, "sensitivity.inputs: at least one input is needed; got none. "
+                               "Add inputs with a name, kind, target and distribution.")
+        if problems:
+            raise ConfigError(problems)
+        sob = {**DEFAULTS["sobol"], **d.get("sobol", {})}
+        mor = {**DEFAULTS["morris"], **d.get("morris", {})}
+        conv = {**DEFAULTS["convergence"], **d.get("convergence", {})}
+        return cls(
+            inputs=tuple(InputSpec.from_dict(i) for i in d["inputs"]),
+            outputs=tuple(OutputSpec.from_dict(o) for o in d.get("outputs", [])),
+            method=d.get("method", DEFAULTS["method"]),
+            sobol=SobolOptions(n_base_samples=int(sob["n_base_samples"]),
+                               calc_second_order=bool(sob["calc_second_order"]),
+                               conf_level=float(sob["conf_level"]),
+                               num_resamples=int(sob["num_resamples"])),
+            morris=MorrisOptions(trajectories=int(mor["trajectories"]), levels=int(mor["levels"]),
+                                 conf_level=float(mor["conf_level"]),
+                                 num_resamples=int(mor["num_resamples"])),
+            convergence_tolerance=float(conv["tolerance"]),
+            batch_size=int(d.get("batch_size", DEFAULTS["batch_size"])),
+        )
+
+
+def _is_power_of_two(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0 and n & (n - 1) == 0
+
+
+def _input_problems(i: int, inp: Mapping[str, Any]) -> list[str]:
+    where = f"sensitivity.inputs[{i}]"
+    dist = inp.get("dist", "uniform")
+    if dist not in DIST_FIELDS:
+        return [f"{where}.dist: unknown distribution; got {dist!r}. "
+                f"Use one of {', '.join(DIST_FIELDS)}."]
+    out: list[str] = []
+    needed = DIST_FIELDS[dist]
+    for key in needed:
+        if inp.get(key) is None:
+            out.append(f"{where}.{key}: required for dist '{dist}'; got nothing. "
+                       f"Give {', '.join(needed)}.")
+    for key in _PARAM_FIELDS:
+        if key not in needed and inp.get(key) is not None:
+            out.append(f"{where}.{key}: not used by dist '{dist}'; got {inp[key]!r}. "
+                       f"Remove it, or choose a dist that uses it ({_users(key)}).")
+    if out:
+        return out
+    low, high = inp.get("low"), inp.get("high")
+    if low is not None and high is not None and not low < high:
+        out.append(f"{where}.high: must be > low ({low!r}); got {high!r}. "
+                   "Give bounds with low < high.")
+    if dist == "loguniform" and low is not None and low <= 0:
+        out.append(f"{where}.low: must be > 0 for dist 'loguniform'; got {low!r}. "
+                   "Use dist 'uniform' for ranges that include 0.")
+    for key in ("sd", "log_sd"):
+        if key in needed and inp[key] <= 0:
+            out.append(f"{where}.{key}: must be > 0; got {inp[key]!r}.")
+    if dist == "triangular" and low is not None and high is not None and low < high:
+        mode = inp["mode"]
+        if not low <= mode < high:
+            out.append(f"{where}.mode: must satisfy low <= mode < high ([{low}, {high}); SALib "
+                       f"rejects a peak at the upper bound); got {mode!r}.")
+    if inp.get("integer") and dist != "uniform":
+        out.append(f"{where}.integer: only supported with dist 'uniform'; got dist {dist!r}. "
+                   "Use a uniform range of integers.")
+    return out
+
+
+def _users(key: str) -> str:
+    return ", ".join(d for d, fields in DIST_FIELDS.items() if key in fields)
+
+
+def semantic_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks of the ``sensitivity`` section (one line per problem, key path first).
+
+    Parameters
+    ----------
+    raw
+        The whole resolved configuration (only ``raw["sensitivity"]`` is read).
+
+    Returns
+    -------
+    list of str
+        Problems found; empty when the section is valid or absent.
+    """
+    sec = raw.get("sensitivity")
+    if not isinstance(sec, Mapping):
+        return []
+    problems: list[str] = []
+    n = sec.get("sobol", {}).get("n_base_samples", DEFAULTS["sobol"]["n_base_samples"])
+    if not _is_power_of_two(n) or n < 4:
+        lower = max(4, 1 << (n.bit_length() - 1)) if isinstance(n, int) and n > 0 else 4
+        problems.append(
+            f"sensitivity.sobol.n_base_samples: must be a power of 2 >= 4 (SALib: \"Ideally a "
+            f"power of 2\"; Sobol' sequences are balanced only at powers of 2, and the N/2 "
+            f"convergence check needs N even); got {n!r}. Use {lower} or {lower * 2}.")
+    levels = sec.get("morris", {}).get("levels", DEFAULTS["morris"]["levels"])
+    if isinstance(levels, int) and levels % 2:
+        problems.append(f"sensitivity.morris.levels: must be even (SALib's Morris design); "
+                        f"got {levels}. Use {levels + 1}.")
+    inputs = sec.get("inputs", []) or []
+    outputs = sec.get("outputs", []) or []
+    seen: dict[str, int] = {}
+    for i, inp in enumerate(inputs):
+        if not isinstance(inp, Mapping):
+            continue
+        problems.extend(_input_problems(i, inp))
+        name = inp.get("name")
+        if name in seen:
+            problems.append(f"sensitivity.inputs[{i}].name: duplicate of inputs[{seen[name]}]; "
+                            f"got {name!r}. Give every input a unique name.")
+        seen.setdefault(name, i)
+    targets: dict[str, int] = {}
+    for i, inp in enumerate(inputs):
+        tgt = inp.get("target") if isinstance(inp, Mapping) else None
+        if tgt in targets:
+            problems.append(f"sensitivity.inputs[{i}].target: perturbed twice (also by "
+                            f"inputs[{targets[tgt]}]); got {tgt!r}. Use one input per target.")
+        targets.setdefault(tgt, i)
+    out_seen: dict[str, int] = {}
+    for i, out in enumerate(outputs):
+        name = out.get("name") if isinstance(out, Mapping) else None
+        if name in out_seen:
+            problems.append(f"sensitivity.outputs[{i}].name: duplicate of outputs[{out_seen[name]}]"
+                            f"; got {name!r}. Give every output a unique name.")
+        out_seen.setdefault(name, i)
+    if inputs and not outputs:
+        problems.append("sensitivity.outputs: at least one output is needed when inputs are "
+                        "given; got none. Add e.g. {name: power, quantity: power}.")
+    return problems
