@@ -120,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p.set_defaults(func=_cmd_config_docs)
 
-    from twintrial.pipeline import STAGES
+    from twintrial.pipeline import CLI_STAGES
 
-    for stage in STAGES:
+    for stage in CLI_STAGES:
         p = sub.add_parser(stage, help=f"run the {stage} stage alone (as the workflow would)")
         p.add_argument("config", help="YAML config file")
         p.add_argument("--results", default="results", help="results root (default: results)")

@@ -161,8 +161,11 @@ def _format_error(err: jsonschema.ValidationError) -> str:
         return f"{path}: must be {op} {err.validator_value}; got {_short(err.instance)}"
     if v == "pattern":
         return f"{path}: must match {err.validator_value!r}; got {_short(err.instance)}"
-    if v in ("oneOf", "anyOf"):
-        best = jsonschema.exceptions.best_match(err.context) if err.context else None
+    if v in ("oneOf", "anyOf") and err.context:
+        # prefer the branch of the instance's own type (a mapping's errors, not "must be a number")
+        same_type = [e for e in err.context
+                     if not (e.validator == "type" and e.absolute_path == err.absolute_path)]
+        best = jsonschema.exceptions.best_match(same_type or err.context)
         if best is not None:
             return _format_error(best)
     desc = err.schema.get("description") if isinstance(err.schema, dict) else None

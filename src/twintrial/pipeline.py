@@ -23,6 +23,9 @@ log = logging.getLogger("twintrial")
 #: stages in workflow order (the report is always last)
 STAGES: tuple[str, ...] = ("cohort",)
 
+#: stages that can be run alone from the CLI (the report included)
+CLI_STAGES: tuple[str, ...] = (*STAGES, "report")
+
 #: output file names of each stage, under results/<trial>/
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "cohort": ("cohort.parquet", "cohort.json"),
@@ -102,4 +105,27 @@ def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path) -> list[Pa
     io.write_json({"summary": report.pop("summary", report), "warnings":
                    report.pop("warnings", []), **report}, paths[1], provenance=stamp)
     log.info("cohort: %d virtual patients in %.1f s", len(result.table), time.perf_counter() - t0)
+    return paths
+
+
+# --------------------------------------------------------------------------- report
+def run_report(config: Mapping[str, Any], *, results_dir: str | Path,
+               report_dir: str | Path | None = None) -> list[Path]:
+    """Assemble ``summary.json`` from the stage outputs and render ``report.html`` from it."""
+    from twintrial.report import build_summary, render_report
+
+    results = Path(results_dir)
+    out = Path(report_dir) if report_dir else Path("reports") / config["trial"]["name"]
+    stage_outputs = {}
+    for stage in enabled_stages(config):
+        path = results / f"{stage}.json"
+        if path.exists():
+            stage_outputs[stage] = io.read_json(path)
+    benchmarks = {p.stem: p for p in sorted((results / "benchmarks").glob("*.tsv"))}
+    figures = {p.stem: p for p in sorted((results / "figures").glob("*.png"))}
+    summary = build_summary(dict(config), stage_outputs, benchmarks=benchmarks)
+    html = render_report(summary, figures)
+    paths = [out / "summary.json", out / "report.html"]
+    io.write_json(summary, paths[0])
+    io.write_text(html, paths[1])
     return paths

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Literal
+
+import jsonschema
+import yaml
 
 from twintrial.exceptions import ConfigError
 
@@ -139,7 +144,7 @@ class SensitivityConfig:
         ConfigError
             With every semantic problem found (one line each, naming the key path).
         """
-        problems = semantic_problems({"sensitivity": dict(d)})
+        problems = _schema_problems(d) or semantic_problems({"sensitivity": dict(d)})
         if not d.get("inputs"):
             problems.insert(0, "sensitivity.inputs: at least one input is needed; got none. "
                                "Add inputs with a name, kind, target and distribution.")
@@ -162,6 +167,22 @@ class SensitivityConfig:
             convergence_tolerance=float(conv["tolerance"]),
             batch_size=int(d.get("batch_size", DEFAULTS["batch_size"])),
         )
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    text = resources.files("twintrial.schemas").joinpath("sensitivity.schema.yaml").read_text(
+        encoding="utf-8")
+    return jsonschema.Draft202012Validator(yaml.safe_load(text))
+
+
+def _schema_problems(section: Mapping[str, Any]) -> list[str]:
+    """Schema problems of the section alone (``load_config`` reports these in its own format)."""
+    out = []
+    for err in sorted(_validator().iter_errors(dict(section)), key=lambda e: list(map(str, e.path))):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        out.append(f"sensitivity{where}: {err.message}")
+    return out
 
 
 def _is_power_of_two(n: Any) -> bool:
@@ -241,6 +262,14 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[str]:
                         f"got {levels}. Use {levels + 1}.")
     inputs = sec.get("inputs", []) or []
     outputs = sec.get("outputs", []) or []
+    if sec.get("method", DEFAULTS["method"]) == "morris":
+        for i, inp in enumerate(inputs):
+            dist = inp.get("dist", "uniform") if isinstance(inp, Mapping) else None
+            if dist in ("normal", "lognormal"):
+                problems.append(
+                    f"sensitivity.inputs[{i}].dist: {dist!r} is unbounded, and Morris grid levels "
+                    f"include the 0 and 1 quantiles (infinite values); got {dist!r} with method "
+                    "'morris'. Use 'truncnormal' or bounds (low/high), or method 'sobol'.")
     seen: dict[str, int] = {}
     for i, inp in enumerate(inputs):
         if not isinstance(inp, Mapping):

@@ -1,0 +1,14 @@
+"""Adapter: rule `report` -> twintrial.pipeline.run_report."""
+
+from pathlib import Path
+
+from twintrial import io, pipeline
+
+io.run_user_facing(
+    lambda: pipeline.run_report(
+        snakemake.params.config,
+        results_dir=Path(snakemake.params.results_dir),
+        report_dir=Path(snakemake.output.html).parent,
+    ),
+    log_path=snakemake.log[0],
+)
