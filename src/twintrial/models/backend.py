@@ -7,8 +7,9 @@ implementation to drift. Only the operations listed here may be used in model fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +35,13 @@ class ArrayNamespace:
 
 
 def _np_logsumexp(x: Any, axis: int = -1) -> Any:
-    from scipy.special import logsumexp
-
-    return logsumexp(x, axis=axis)
+    """``log(sum(exp(x), axis))`` stabilised by the maximum (lean: no array-API dispatch)."""
+    x = np.asarray(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis))
+    return out + np.squeeze(m, axis=axis)
 
 
 NUMPY = ArrayNamespace(

@@ -20,7 +20,19 @@ Shape convention for ``predict`` and the event submodel
 All arguments broadcast elementwise against ``t``: in PyMC, parameters are indexed per observation
 (shape ``(n_obs,)``); in simulation they are ``(n_patients, 1)`` against ``t`` of ``(1, n_times)``
 or ``(n_patients, n_times)``. Dose arrays in ``design`` carry ONE extra trailing axis (doses), so a
-formula can write ``t[..., None] - design["dose_time"]`` and reduce with ``xp.sum(..., axis=-1)``.
+formula can write ``t[..., None] - design["dose_time"]`` and reduce with ``xp.sum(..., axis=-1)``;
+such keys are listed in ``Model.dose_design_keys`` (the quadrature and the simulator insert their
+extra axes before the dose axis). For the event submodel, structural parameters and design are
+per patient ``(n,)`` (dose keys ``(n, D)``), event parameters scalars or ``(n,)``, and ``T`` is
+``(n,)``.
+
+Names of population quantities (shared by the fitting engine and the simulator):
+:func:`mu_name` ``mu_<param>`` (typical value, transformed scale), :func:`omega_name`
+``omega_<param>``, :func:`beta_name` ``beta_<param>_<covariate>``; event-submodel parameters are
+population-level and keep their own names (natural scale), with ``mu_<name>`` on the
+transformed scale. Centers left ``None`` are fixed once from the fitting data with
+:meth:`Model.resolve_centers`; store :attr:`Model.options` with the fit and rebuild the same model
+with ``get_model(name, **options)`` downstream.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from twintrial.exceptions import ModelError
 from twintrial.models.backend import ArrayNamespace
 
 Array = Any  # numpy.ndarray or pytensor TensorVariable
@@ -81,18 +94,71 @@ class CovariateEffect:
     fixed: float | None = None
     prior: Prior = field(default_factory=lambda: Prior("Normal", {"mu": 0.0, "sigma": 1.0}))
 
-    def transform(self, xp: ArrayNamespace, x: Array, center: float) -> Array:
-        """The covariate term's regressor ``f(x)`` given the resolved ``center``."""
+    def transform(self, xp: ArrayNamespace, x: Array, center: float | None = None) -> Array:
+        """The covariate term's regressor ``f(x)`` given the resolved ``center``.
+
+        ``center`` defaults to ``self.center``; a ``binary`` effect needs none.
+        """
+        if center is None:
+            center = self.center
+        if center is None and self.form != "binary":
+            raise ModelError(
+                f"covariate '{self.covariate}': center is not resolved; got None. Call "
+                "Model.resolve_centers(subjects) at fit time or give 'center' in twins.model.options.")
         if self.form == "power":
             return xp.log(x / center)
         if self.form == "binary":
             return x
         return (x - center) / self.scale
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (accepted by :meth:`from_dict`)."""
+        return {"covariate": self.covariate, "form": self.form, "center": self.center,
+                "scale": self.scale, "fixed": self.fixed, "prior": self.prior.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "covariate") -> CovariateEffect:
+        """Build from a config mapping ``{covariate, form, center, scale, fixed, prior}``.
+
+        ``prior`` is ``{dist: Normal, mu: 0, sigma: 1}`` (or a :class:`Prior`).
+        """
+        known = {"covariate", "form", "center", "scale", "fixed", "prior"}
+        if not isinstance(d, Mapping) or "covariate" not in d:
+            raise ModelError(f"{where}: needs a mapping with a 'covariate' key; got {d!r}. "
+                             "Write e.g. {covariate: wt, form: power, center: 70}.")
+        extra = sorted(set(d) - known)
+        if extra:
+            raise ModelError(f"{where}: unknown key(s) {extra}; allowed: {sorted(known)}.")
+        form = d.get("form", "linear")
+        if form not in ("linear", "power", "binary"):
+            raise ModelError(f"{where}.form: must be linear, power or binary; got {form!r}.")
+        scale = float(d.get("scale", 1.0))
+        if not scale > 0:
+            raise ModelError(f"{where}.scale: must be > 0; got {scale}.")
+        center = d.get("center")
+        if center is not None and form == "power" and not float(center) > 0:
+            raise ModelError(f"{where}.center: a power effect needs a positive center; got {center}.")
+        prior = d.get("prior")
+        if prior is None:
+            prior = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
+        elif not isinstance(prior, Prior):
+            pd_ = dict(prior)
+            prior = Prior(str(pd_.pop("dist", "Normal")), {k: float(v) for k, v in pd_.items()})
+        fixed = d.get("fixed")
+        return cls(covariate=str(d["covariate"]), form=form,
+                   center=None if center is None else float(center), scale=scale,
+                   fixed=None if fixed is None else float(fixed), prior=prior)
+
 
 @dataclass(frozen=True)
 class Parameter:
-    """A structural parameter of a model."""
+    """A structural parameter of a model.
+
+    ``typical`` is on the natural scale; ``prior`` is the prior of ``mu_p``, the typical value on
+    the *transformed* scale (for ``transform="log"``, ``Normal(log(typical), s)``, i.e. a
+    log-normal prior on the natural scale). ``iiv`` is the prior of ``omega_p``, the SD of the
+    random effect on the transformed scale (``None``: no random effect, population-level only).
+    """
 
     name: str
     unit: str
@@ -138,8 +204,12 @@ class EventModel(ABC):
 
     The cumulative hazard is integrated numerically with Gauss–Legendre quadrature on
     ``[0, T]`` (``n_nodes`` nodes), in log space, so the same code serves the PyMC likelihood and
-    the simulator.
+    the simulator. Subclasses may override :meth:`log_cumulative_hazard` with a more accurate
+    rule (``WeibullBiomarkerHazard`` integrates its Weibull baseline exactly).
     """
+
+    #: baseline covariates the hazard reads from ``design`` (as ``x_<name>``)
+    covariate_names: tuple[str, ...] = ()
 
     #: population-level parameters of the hazard (no random effects)
     parameters: tuple[Parameter, ...] = ()
@@ -153,18 +223,57 @@ class EventModel(ABC):
     def log_cumulative_hazard(self, xp: ArrayNamespace, T: Array, params: Mapping[str, Array],
                               design: Mapping[str, Array], model: Model) -> Array:
         """``log H(T) = log int_0^T h(s) ds`` by Gauss–Legendre quadrature (vectorised)."""
-        nodes, weights = np.polynomial.legendre.leggauss(self.n_nodes)
-        # s_k = T/2 (x_k + 1); an extra trailing axis holds the nodes
-        half = T / 2.0
-        s = half[..., None] * (nodes + 1.0)
-        expand = {k: (v[..., None] if _is_per_row(v) else v) for k, v in params.items()}
-        dexp = {k: (v[..., None] if _is_per_row(v) else v) for k, v in design.items()}
-        lh = self.log_hazard(xp, s, expand, dexp, model)
-        return xp.log(half) + xp.logsumexp(lh + np.log(weights), axis=-1)
+        nodes, weights = gauss_legendre(self.n_nodes)
+        # s_k = T u_k with u_k the nodes on [0, 1]; an extra trailing axis holds the nodes
+        s = T[..., None] * nodes
+        p_nodes, d_nodes = expand_for_nodes(params, design, model)
+        lh = self.log_hazard(xp, s, p_nodes, d_nodes, model)
+        return xp.log(T) + xp.logsumexp(lh + np.log(weights), axis=-1)
+
+
+def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes and weights mapped to ``[0, 1]`` (weights sum to 1)."""
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    return (x + 1.0) / 2.0, w / 2.0
+
+
+def expand_for_nodes(params: Mapping[str, Array], design: Mapping[str, Array],
+                     model: Model) -> tuple[dict[str, Array], dict[str, Array]]:
+    """Insert a quadrature-node axis into per-row parameters and design arrays.
+
+    Per-row arrays (``ndim >= 1``) get a trailing node axis (``v[..., None]``); design arrays
+    named in ``model.dose_design_keys`` keep their dose axis last (``v[..., None, :]``).
+    Scalars (population parameters) are left alone.
+    """
+    dose_keys = set(getattr(model, "dose_design_keys", ()))
+    p = {k: (v[..., None] if _is_per_row(v) else v) for k, v in params.items()}
+    d = {}
+    for k, v in design.items():
+        if k in dose_keys:
+            d[k] = v[..., None, :]
+        else:
+            d[k] = v[..., None] if _is_per_row(v) else v
+    return p, d
 
 
 def _is_per_row(v: Any) -> bool:
     return getattr(v, "ndim", 0) >= 1
+
+
+# ----------------------------------------------------------------- naming of population quantities
+def mu_name(param: str) -> str:
+    """Name of the typical value of ``param`` on the transformed scale (``mu_<param>``)."""
+    return f"mu_{param}"
+
+
+def omega_name(param: str) -> str:
+    """Name of the inter-individual SD of ``param`` (``omega_<param>``)."""
+    return f"omega_{param}"
+
+
+def beta_name(param: str, covariate: str) -> str:
+    """Name of the coefficient of ``covariate`` on ``param`` (``beta_<param>_<covariate>``)."""
+    return f"beta_{param}_{covariate}"
 
 
 class Model(ABC):
@@ -184,6 +293,11 @@ class Model(ABC):
     residual: ResidualError = ResidualError()
     event: EventModel | None = None
     correlated_random_effects: bool = False
+    #: design keys whose arrays carry a trailing dose axis (see the module docstring)
+    dose_design_keys: tuple[str, ...] = ()
+    #: constructor keyword options, JSON-serialisable: ``get_model(name, **options)`` rebuilds
+    #: the same model (store them with the fit so later stages use identical centers)
+    options: Mapping[str, Any] = {}
 
     @abstractmethod
     def predict(self, xp: ArrayNamespace, params: Mapping[str, Array], t: Array,
@@ -214,6 +328,78 @@ class Model(ABC):
         """Names of the structural parameters, in declaration order."""
         return tuple(p.name for p in self.parameters)
 
+    @property
+    def random_effect_names(self) -> tuple[str, ...]:
+        """Structural parameters with inter-individual variability (the columns of ``eta``)."""
+        return tuple(p.name for p in self.parameters if p.iiv is not None)
+
+    @property
+    def event_parameter_names(self) -> tuple[str, ...]:
+        """Population-level parameters of the event submodel (empty without one)."""
+        return () if self.event is None else tuple(p.name for p in self.event.parameters)
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """Every baseline covariate the model reads (structural and event), sorted."""
+        names = {c.covariate for p in self.parameters for c in p.covariates}
+        names |= set(getattr(self.event, "covariate_names", ()))
+        return tuple(sorted(names))
+
+    def unresolved_centers(self) -> list[str]:
+        """Key paths of centers still ``None`` (to be fixed from data by :meth:`resolve_centers`)."""
+        out = [f"covariates.{p.name}.{c.covariate}" for p in self.parameters for c in p.covariates
+               if c.center is None and c.form != "binary"]
+        return out + list(self._unresolved_extra())
+
+    def _unresolved_extra(self) -> list[str]:
+        return []
+
+    def resolve_centers(self, subjects: Any, observations: Any = None) -> Model:
+        """A copy of the model with every ``center=None`` fixed from the fitting data.
+
+        Covariate centers become the mean of the covariate column in ``subjects`` (for ``power``
+        effects, the median); models may fix further data-based constants from ``observations``
+        (canonical long table). Call once at fit time and store :attr:`options` with the fit.
+
+        Raises
+        ------
+        ModelError
+            If a needed covariate column is missing or has no finite values.
+        """
+        import copy
+
+        opts = copy.deepcopy(dict(self.options))
+        problems: list[str] = []
+
+        def fill(spec: dict[str, Any], where: str) -> None:
+            if spec.get("center") is not None or spec.get("form", "linear") == "binary":
+                return
+            cov = spec["covariate"]
+            if cov not in getattr(subjects, "columns", ()):
+                problems.append(f"{where}: covariate column '{cov}' not in subjects; got columns "
+                                f"{list(getattr(subjects, 'columns', []))}. Add it to the cohort.")
+                return
+            x = np.asarray(subjects[cov], dtype=float)
+            x = x[np.isfinite(x)]
+            if x.size == 0:
+                problems.append(f"{where}: covariate '{cov}' has no finite values. Check the data.")
+                return
+            spec["center"] = float(np.median(x) if spec.get("form") == "power" else np.mean(x))
+
+        for param, specs in dict(opts.get("covariates") or {}).items():
+            for j, spec in enumerate(specs):
+                fill(spec, f"twins.model.options.covariates.{param}[{j}]")
+        for j, spec in enumerate(opts.get("hazard_covariates") or []):
+            fill(spec, f"twins.model.options.hazard_covariates[{j}]")
+        opts.update(self._data_constants(observations, problems))
+        if problems:
+            raise ModelError(problems)
+        return type(self)(**opts)
+
+    def _data_constants(self, observations: Any, problems: list[str]) -> dict[str, Any]:
+        """Hook: further options fixed from the observations at fit time."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable description for provenance and the report."""
         return {
@@ -226,8 +412,7 @@ class Model(ABC):
                 {"name": p.name, "unit": p.unit, "description": p.description,
                  "typical": p.typical, "transform": p.transform, "prior": p.prior.to_dict(),
                  "iiv": p.iiv.to_dict() if p.iiv else None,
-                 "covariates": [{"covariate": c.covariate, "form": c.form, "center": c.center,
-                                 "fixed": c.fixed} for c in p.covariates]}
+                 "covariates": [c.to_dict() for c in p.covariates]}
                 for p in self.parameters
             ],
             "residual": {"kind": self.residual.kind,
@@ -236,4 +421,5 @@ class Model(ABC):
                 "parameters": [{"name": p.name, "unit": p.unit, "prior": p.prior.to_dict()}
                                for p in self.event.parameters],
                 "quadrature_nodes": self.event.n_nodes},
+            "options": dict(self.options),
         }

@@ -1,0 +1,261 @@
+"""Batched NumPy simulation from a model: individual parameters, predictions, noise, event times.
+
+Everything is vectorised across patients (no per-patient Python loop), so the arms, sensitivity
+and validation stages can simulate hundreds of thousands of virtual patients per call. Arrays are
+per patient along axis 0.
+
+Naming of population quantities (``pop``), shared with the fitting engine:
+``mu_<param>`` the typical value on the transformed scale, ``beta_<param>_<covariate>`` an
+estimated covariate coefficient; event-submodel parameters as ``mu_<name>`` (transformed) or
+``<name>`` (natural scale). Each value is a scalar or a per-patient array ``(n,)`` (one posterior
+draw per virtual patient propagates parameter uncertainty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from twintrial.exceptions import ModelError
+from twintrial.models.backend import NUMPY
+from twintrial.models.base import Model, beta_name, mu_name
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _n_patients(covariates: Any, eta: Any) -> int | None:
+    if covariates is not None and len(covariates) > 0 and hasattr(covariates, "__len__"):
+        if hasattr(covariates, "columns"):
+            return len(covariates)
+        first = next(iter(covariates.values()), None)
+        if first is not None and np.ndim(first) >= 1:
+            return len(first)
+    if eta is not None:
+        if isinstance(eta, Mapping):
+            first = next(iter(eta.values()), None)
+            return None if first is None else len(first)
+        return int(np.shape(eta)[0])
+    return None
+
+
+def individual_parameters(model: Model, pop: Mapping[str, Any], covariates: Any,
+                          eta: FloatArray | Mapping[str, FloatArray] | None = None,
+                          *, n: int | None = None) -> dict[str, FloatArray]:
+    """Individual parameters ``p_i = g^{-1}(mu_p + sum_k beta_pk f_k(x_ik) + eta_pi)``.
+
+    Parameters
+    ----------
+    model
+        The model (covariate centers resolved).
+    pop
+        Population values (see the module docstring for names), scalars or ``(n,)`` arrays.
+    covariates
+        DataFrame or mapping covariate name -> ``(n,)`` values, for every covariate the model reads.
+    eta
+        Random effects: ``(n, R)`` in the order of ``model.random_effect_names``, a mapping
+        name -> ``(n,)``, or ``None`` for the typical patient (all zero).
+    n
+        Number of patients when neither ``covariates`` nor ``eta`` tells it.
+
+    Returns
+    -------
+    dict
+        Natural-scale ``(n,)`` arrays for every structural and event parameter.
+
+    Raises
+    ------
+    ModelError
+        If a population value, covariate or random-effect column is missing.
+    """
+    n_pat = n if n is not None else _n_patients(covariates, eta)
+    if n_pat is None:
+        raise ModelError("individual_parameters: cannot tell the number of patients; got no "
+                         "covariates and no eta. Pass n=.")
+    re_names = model.random_effect_names
+    if eta is None:
+        eta_map: Mapping[str, Any] = {}
+    elif isinstance(eta, Mapping):
+        eta_map = eta
+    else:
+        eta_arr = np.asarray(eta, dtype=float)
+        if eta_arr.ndim != 2 or eta_arr.shape != (n_pat, len(re_names)):
+            raise ModelError(f"eta: must have shape (n_patients, {len(re_names)}) with columns "
+                             f"{list(re_names)}; got {eta_arr.shape}.")
+        eta_map = {r: eta_arr[:, j] for j, r in enumerate(re_names)}
+    missing = [mu_name(p.name) for p in model.parameters if mu_name(p.name) not in pop]
+    missing += [beta_name(p.name, c.covariate) for p in model.parameters for c in p.covariates
+                if c.fixed is None and beta_name(p.name, c.covariate) not in pop]
+    if missing:
+        raise ModelError(f"pop: missing population value(s) {missing}; got keys {sorted(pop)}. "
+                         "Give mu_<param> (transformed scale) and beta_<param>_<covariate>.")
+    out: dict[str, FloatArray] = {}
+    for p in model.parameters:
+        psi = np.zeros(n_pat) + np.asarray(pop[mu_name(p.name)], dtype=float)
+        for c in p.covariates:
+            if covariates is None or c.covariate not in covariates:
+                raise ModelError(f"covariates: missing column '{c.covariate}' needed by parameter "
+                                 f"'{p.name}'. Add it to the cohort.")
+            x = np.asarray(covariates[c.covariate], dtype=float)
+            coef = c.fixed if c.fixed is not None else np.asarray(pop[beta_name(p.name, c.covariate)])
+            psi = psi + coef * c.transform(NUMPY, x)
+        if p.name in eta_map:
+            psi = psi + np.asarray(eta_map[p.name], dtype=float)
+        elif eta is not None and p.iiv is not None and isinstance(eta, Mapping):
+            raise ModelError(f"eta: missing random effect '{p.name}'; got {sorted(eta_map)}.")
+        out[p.name] = np.asarray(p.from_transformed(NUMPY, psi), dtype=float)
+    if model.event is not None:
+        for p in model.event.parameters:
+            if p.name in pop:
+                val = np.asarray(pop[p.name], dtype=float)
+            elif mu_name(p.name) in pop:
+                val = p.from_transformed(NUMPY, np.asarray(pop[mu_name(p.name)], dtype=float))
+            else:
+                raise ModelError(f"pop: missing event parameter '{p.name}' (or {mu_name(p.name)}); "
+                                 f"got keys {sorted(pop)}.")
+            out[p.name] = np.broadcast_to(val, (n_pat,)).astype(float)
+    return out
+
+
+def _per_patient(model: Model, params: Mapping[str, Any], design: Mapping[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reshape (n,) parameters to (n, 1) and design arrays to broadcast against (n, T)."""
+    p = {k: (np.asarray(v, float)[:, None] if np.ndim(v) == 1 else np.asarray(v, float))
+         for k, v in params.items()}
+    dose_keys = set(model.dose_design_keys)
+    d: dict[str, Any] = {}
+    for k, v in design.items():
+        a = np.asarray(v, dtype=float)
+        if k in dose_keys:
+            d[k] = a[:, None, :]
+        else:
+            d[k] = a[:, None] if a.ndim == 1 else a
+    return p, d
+
+
+def predict_numpy(model: Model, params: Mapping[str, Any], t: Any,
+                  design: Mapping[str, Any] | None = None) -> FloatArray:
+    """Structural prediction ``(n, T)`` for ``n`` patients at times ``t`` (``(T,)`` or ``(n, T)``).
+
+    ``params`` are ``(n,)`` natural-scale arrays (from :func:`individual_parameters`); ``design``
+    holds per-patient arrays (``(n,)``, or ``(n, D)`` for dose keys).
+    """
+    p, d = _per_patient(model, params, design or {})
+    tt = np.asarray(t, dtype=float)
+    if tt.ndim == 1:
+        tt = tt[None, :]
+    n = max((v.shape[0] for v in p.values() if np.ndim(v) >= 1), default=tt.shape[0])
+    f = model.predict(NUMPY, p, tt, d)
+    return np.broadcast_to(f, (n, tt.shape[-1])).astype(float, copy=False)
+
+
+def add_residual_noise(model: Model, f: FloatArray, sigmas: Mapping[str, Any],
+                       rng: np.random.Generator) -> FloatArray:
+    """Observations ``y = f + sd(f) * z`` on the prediction scale (``z`` standard normal).
+
+    ``sigmas`` are scalars or per-patient ``(n,)`` arrays named as in ``model.residual.priors``.
+    """
+    f = np.asarray(f, dtype=float)
+    missing = [k for k in model.residual.priors if k not in sigmas]
+    if missing:
+        raise ModelError(f"sigmas: missing {missing} for the {model.residual.kind} residual model; "
+                         f"got {sorted(sigmas)}.")
+    s = {k: (np.asarray(v, float)[:, None] if np.ndim(v) == 1 and f.ndim == 2 else v)
+         for k, v in sigmas.items()}
+    sd = model.residual.sd(NUMPY, f, s)
+    return f + sd * rng.standard_normal(f.shape)
+
+
+def _subset(mapping: Mapping[str, Any], idx: np.ndarray) -> dict[str, Any]:
+    return {k: (v[idx] if np.ndim(v) >= 1 else v) for k, v in mapping.items()}
+
+
+def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mapping[str, Any] | None,
+                         *, horizon: float | FloatArray, rng: np.random.Generator,
+                         tol: float = 1e-10, max_iter: int = 100) -> tuple[FloatArray, FloatArray]:
+    """Event times by inverting the cumulative hazard, with administrative censoring at ``horizon``.
+
+    Draws ``E_i ~ Exp(1)`` (first and only use of ``rng``: ``rng.standard_exponential(n)``, so
+    results are reproducible per patient block) and solves ``log H_i(t) = log E_i`` in ``x = log t`` by Newton steps
+    (derivative ``t h(t) / H(t)``) safeguarded by bisection on a bracket, for all patients at once.
+    Patients with ``H_i(horizon) < E_i`` are censored at ``horizon``.
+
+    Returns
+    -------
+    time, event
+        ``(n,)`` float arrays; ``event`` is 1.0 for an event, 0.0 for censoring.
+
+    Raises
+    ------
+    ModelError
+        If the model has no event submodel or ``horizon`` is not positive.
+    """
+    ev = model.event
+    if ev is None:
+        raise ModelError(f"model '{model.name}' has no time-to-event submodel; "
+                         "choose a model with one to simulate events.")
+    p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    d = {k: np.asarray(v, dtype=float) for k, v in (design or {}).items()}
+    n = max((v.shape[0] for v in p.values() if v.ndim >= 1), default=1)
+    hor = np.broadcast_to(np.asarray(horizon, dtype=float), (n,)).copy()
+    if not np.all(hor > 0):
+        raise ModelError(f"horizon: must be > 0; got min {hor.min()}.")
+    log_e = np.log(rng.standard_exponential(n))
+
+    def f_and_slope(x: FloatArray, idx: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        pp, dd = _subset(p, idx), _subset(d, idx)
+        t = np.exp(x)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lch = ev.log_cumulative_hazard(NUMPY, t, pp, dd, model)
+            lh = ev.log_hazard(NUMPY, t, pp, dd, model)
+            slope = np.exp(x + lh - lch)
+        return lch - log_e[idx], slope
+
+    time = hor.copy()
+    event = np.zeros(n)
+    all_idx = np.arange(n)
+    fb, sb = f_and_slope(np.log(hor), all_idx)
+    hit = fb >= 0
+    idx = all_idx[hit]
+    if idx.size == 0:
+        return time, event
+    b = np.log(hor[idx])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x0 = b - fb[hit] / sb[hit]  # first Newton step from the horizon
+    x0 = np.where(np.isfinite(x0) & (x0 <= b), x0, b)
+    a = x0 - 1.0
+    step = 1.0
+    floor = b - 700.0
+    # expand the lower end of the bracket until log H(e^a) < log E
+    for _ in range(12):
+        fa, _ = f_and_slope(a, idx)
+        high = fa >= 0
+        if not high.any():
+            break
+        b = np.where(high, a, b)
+        step *= 2.0
+        a = np.where(high, np.maximum(a - step, floor), a)
+    x = np.clip(x0, a, b)
+    active = np.ones(idx.size, dtype=bool)
+    for _ in range(max_iter):
+        ai = np.flatnonzero(active)
+        if ai.size == 0:
+            break
+        fx, slope = f_and_slope(x[ai], idx[ai])
+        neg = fx < 0
+        a[ai] = np.where(neg, x[ai], a[ai])
+        b[ai] = np.where(neg, b[ai], x[ai])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dx = -fx / slope
+        xn = x[ai] + dx
+        inside = np.isfinite(xn) & (xn >= a[ai]) & (xn <= b[ai])
+        converged = inside & (np.abs(dx) < tol)
+        xn = np.where(inside, xn, 0.5 * (a[ai] + b[ai]))
+        done = converged | (b[ai] - a[ai] < tol) | (fx == 0)
+        x[ai] = xn
+        active[ai[done]] = False
+    time[idx] = np.exp(x)
+    event[idx] = 1.0
+    return time, event
