@@ -93,8 +93,9 @@ def _fill_defaults(instance: Any, node: Mapping[str, Any], base: str) -> None:
     if isinstance(instance, dict):
         for key, sub in node.get("properties", {}).items():
             sub_r, _ = _resolve(sub, base)
-            if key not in instance and "default" in sub_r:
-                instance[key] = copy.deepcopy(sub_r["default"])
+            default_node = sub if "default" in sub else sub_r  # a default beside $ref wins
+            if key not in instance and "default" in default_node:
+                instance[key] = copy.deepcopy(default_node["default"])
             if key in instance:
                 _fill_defaults(instance[key], sub, base)
         addl = node.get("additionalProperties")
