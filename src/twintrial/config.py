@@ -187,7 +187,12 @@ def _schema_problems(raw: Mapping[str, Any]) -> list[str]:
 SemanticCheck = Callable[[dict[str, Any]], list[str]]
 
 
-def _semantic_problems(resolved: dict[str, Any]) -> list[str]:
+def _semantic_problems(resolved: dict[str, Any], *, tolerant: bool = False) -> list[str]:
+    """Cross-field problems from every stage module.
+
+    ``tolerant``: the config already failed schema validation, so a check may meet malformed
+    input; such a check is skipped instead of crashing (its section's schema errors are reported).
+    """
     problems: list[str] = []
     for mod_name in SEMANTIC_CHECK_MODULES:
         try:
@@ -197,8 +202,15 @@ def _semantic_problems(resolved: dict[str, Any]) -> list[str]:
                 continue  # stage not implemented (yet): nothing to check
             raise
         check = getattr(mod, "semantic_problems", None)
-        if check is not None:
+        if check is None:
+            continue
+        if not tolerant:
             problems.extend(check(resolved))
+            continue
+        try:
+            problems.extend(check(resolved))
+        except Exception:  # noqa: BLE001 - malformed sections already have schema errors
+            continue
     return problems
 
 
@@ -302,8 +314,11 @@ def resolve(raw: Mapping[str, Any], *, source: str = "<config>") -> dict[str, An
     """Validate ``raw`` and return it with schema defaults filled in; raise on any problem."""
     data = copy.deepcopy(dict(raw))
     problems = _schema_problems(data)
-    if not problems:
-        _fill_defaults(data, schema(), "config.schema.yaml")
+    _fill_defaults(data, schema(), "config.schema.yaml")
+    if problems:
+        # report the cross-field problems of the well-formed parts too, all in one go
+        problems += [p for p in _semantic_problems(data, tolerant=True) if p not in problems]
+    else:
         problems = _schema_problems(data) or _semantic_problems(data)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
