@@ -1,0 +1,138 @@
+"""Render the self-contained HTML report from ``summary.json`` and figure files.
+
+Figures are embedded (PNG as base64 ``data:`` URIs, SVG inline), CSS and a small self-check script
+are inline, and a Content-Security-Policy forbids any network fetch, so the file reads the same
+offline. Every number goes through :func:`~twintrial.report.keys.format_value` inside a
+``data-key`` span pointing at its place in the summary.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from markupsafe import Markup, escape
+
+from twintrial.report.errors import ReportError
+from twintrial.report.keys import figure_key, format_value, lookup
+from twintrial.report.summary import SECTIONS, STAGES
+
+#: Which section shows a figure whose name starts with this prefix.
+FIGURE_SECTION = {"cohort": "cohort", "twins": "twins", "arms": "results", "analysis": "results",
+                  "trial": "results", "sensitivity": "sensitivity", "validation": "validation"}
+
+#: Which sections repeat a stage's warnings (they are all shown at the top as well).
+WARNING_SECTION = {"cohort": "cohort", "twins": "twins", "arms": "results", "analysis": "results",
+                   "sensitivity": "sensitivity", "validation": "validation", "report": "provenance"}
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _embed(path: str | os.PathLike[str], key: str, alt: str) -> Markup:
+    p = Path(path)
+    if not p.is_file():
+        raise ReportError(f"figures['{key}']: file not found; got {str(p)!r}. Check that the "
+                          "stage wrote it or drop it from the figure list")
+    data = p.read_bytes()
+    if p.suffix.lower() == ".svg":
+        text = data.decode("utf-8")
+        text = re.sub(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>", "", text).strip()
+        if not text.startswith("<svg"):
+            raise ReportError(f"figures['{key}']: not an SVG document; got {str(p)!r}")
+        return Markup(f'<div class="svg" role="img" aria-label="{escape(alt)}">{text}</div>')
+    if not data.startswith(_PNG_MAGIC):
+        raise ReportError(f"figures['{key}']: only PNG or SVG figures can be embedded; got "
+                          f"{str(p)!r}. Save the figure as .png")
+    b64 = base64.b64encode(data).decode("ascii")
+    return Markup(f'<img src="data:image/png;base64,{b64}" alt="{escape(alt)}">')
+
+
+def _figures_by_section(summary: Mapping[str, Any], figures: Mapping[str, Any]
+                        ) -> dict[str, list[dict[str, Any]]]:
+    captions = summary.get("figures") or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key in sorted(figures, key=figure_key):
+        norm = figure_key(key)
+        caption = captions.get(norm) or norm.split("/", 1)[1].replace("_", " ").capitalize()
+        section = FIGURE_SECTION.get(norm.split("/", 1)[0], "results")
+        out.setdefault(section, []).append(
+            {"key": norm, "caption": caption, "html": _embed(figures[key], key, caption)})
+    number = 0
+    for section_id, _, _ in SECTIONS:
+        for fig in out.get(section_id, []):
+            number += 1
+            fig["number"] = number
+    return out
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("twintrial.report", "templates"),
+        autoescape=True, undefined=jinja2.ChainableUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+def _number_span(summary: Mapping[str, Any]) -> Any:
+    def num(key: str, fmt: str = "auto") -> Markup:
+        value = lookup(summary, key, default=None)
+        text = format_value(value, fmt)
+        cls = "num"
+        if value is None:
+            cls += " na"
+        elif isinstance(value, bool):
+            cls += " badge " + ("pass" if value else "fail")
+        return Markup(f'<span class="{cls}" data-key="{escape(key)}">{escape(text)}</span>')
+    return num
+
+
+def _yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def render_report(summary: Mapping[str, Any], figures: Mapping[str, str | os.PathLike[str]]
+                  | None = None) -> str:
+    """Render the HTML report.
+
+    Parameters
+    ----------
+    summary
+        The output of :func:`~twintrial.report.build_summary` (or ``summary.json`` read back).
+    figures
+        Figure name -> PNG or SVG file. Names are ``<stage>/<name>`` or file names
+        ``<stage>_<name>.png``; the stage prefix chooses the section.
+
+    Returns
+    -------
+    str
+        One self-contained HTML document.
+
+    Raises
+    ------
+    ReportError
+        If a figure file is missing or not PNG/SVG.
+    """
+    env = _environment()
+    figs = _figures_by_section(summary, figures or {})
+    warnings_by_section: dict[str, list[Mapping[str, str]]] = {}
+    for w in summary.get("warnings") or []:
+        warnings_by_section.setdefault(WARNING_SECTION.get(w.get("stage"), "executive"),
+                                       []).append(w)
+    env.globals.update(
+        num=_number_span(summary),
+        val=lambda key: lookup(summary, key, default=None),
+        has=lambda key: lookup(summary, key, default=None) is not None,
+        to_yaml=_yaml,
+        figures=figs,
+        section_warnings=warnings_by_section,
+        sections=SECTIONS,
+        stages=STAGES,
+        summary=summary,
+    )
+    return env.get_template("report.html.j2").render()
