@@ -80,10 +80,11 @@ class ExpressionError(ConfigError):
     """An expression is not valid: syntax, a forbidden construct, or an unknown name."""
 
 
-def _fail(text: str, where: str, node: ast.AST | None, what: str) -> ExpressionError:
+def _fail(text: str, where: str, node: ast.AST | None, what: str, hint: str = ""
+          ) -> ExpressionError:
     col = getattr(node, "col_offset", None)
     pos = f" at position {col + 1}" if col is not None else ""
-    return ExpressionError(f"{where}: {what}{pos} in {text!r}")
+    return ExpressionError(f"{where}: {what}{pos} in {text!r}{hint}")
 
 
 def _dotted_name(node: ast.AST) -> str | None:
@@ -169,7 +170,7 @@ def _unknown(text: str, where: str, name: str, known: Iterable[str], node: ast.A
     close = difflib.get_close_matches(name, known, n=1)
     hint = (f"; did you mean {close[0]!r}?" if close
             else f"; known names: {', '.join(sorted(known)[:20])}")
-    return _fail(text, where, node, f"unknown name {name!r}{hint}")
+    return _fail(text, where, node, f"unknown name {name!r}", hint)
 
 
 class _Checker:
@@ -233,8 +234,8 @@ class _Checker:
             fname = node.func.id if isinstance(node.func, ast.Name) else None
             if fname not in _FUNCTIONS:
                 shown = fname or ast.unparse(node.func)
-                raise self.fail(node, f"function {shown!r} is not allowed; allowed: "
-                                      f"{', '.join(sorted(_FUNCTIONS))}")
+                raise _fail(self.text, self.where, node, f"function {shown!r} is not allowed",
+                            f"; allowed: {', '.join(sorted(_FUNCTIONS))}")
             if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
                 raise self.fail(node, f"{fname}() takes plain positional arguments")
             lo, hi = _FUNCTIONS[fname][1:]
@@ -306,10 +307,13 @@ class _Evaluator:
                 right = None
             else:
                 right = self.visit(right_node)
+                if _is_text(left) != _is_text(right):
+                    raise _fail(self.text, self.where, node,
+                                "compares a text column with a number",
+                                "; quote the value (e.g. stage == '3') or use 'in'")
                 with np.errstate(invalid="ignore"):
                     try:
-                        part = np.asarray(_CMPOPS[type(op)](_cmp_operand(left),
-                                                            _cmp_operand(right)), dtype=bool)
+                        part = np.asarray(_CMPOPS[type(op)](left, right), dtype=bool)
                     except TypeError:
                         raise _fail(self.text, self.where, node,
                                     "cannot compare text with numbers") from None
@@ -324,8 +328,10 @@ def _num(value: Any) -> Any:
     return value
 
 
-def _cmp_operand(value: Any) -> Any:
-    return value
+def _is_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, np.ndarray) and (value.dtype == object or value.dtype.kind in "US")
 
 
 def _isin(values: Any, options: list[Any]) -> npt.NDArray[np.bool_]:
@@ -372,7 +378,7 @@ def parse_expression(text: str, *, names: Iterable[str] | None = None,
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        pos = f" at position {exc.offset}" if exc.offset else ""
+        pos = f" at position {exc.offset if exc.offset else len(text.strip()) + 1}"
         raise ExpressionError(f"{where}: invalid syntax{pos} in {text!r} ({exc.msg})") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError(f"{where}: cannot parse {text!r}") from None
