@@ -15,7 +15,6 @@ rule report:
         summary=f"{REPORTS}/summary.json",
     params:
         config=stage_config("report"),
-        results_dir=RESULTS,
     log:
         f"{LOGS}/report.log",
     conda:

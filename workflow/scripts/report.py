@@ -7,7 +7,7 @@ from twintrial import io, pipeline
 io.run_user_facing(
     lambda: pipeline.run_report(
         snakemake.params.config,
-        results_dir=Path(snakemake.params.results_dir),
+        results_dir=Path(snakemake.input.stage_outputs[0]).parent,
         report_dir=Path(snakemake.output.html).parent,
     ),
     log_path=snakemake.log[0],
