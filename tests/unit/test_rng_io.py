@@ -61,3 +61,13 @@ def test_hashes(tmp_path: Path) -> None:
     p.write_text("abc")
     assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+
+
+def test_atomic_outputs_have_umask_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    io.write_json({"a": 1}, tmp_path / "x.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o666 & ~umask
