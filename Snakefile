@@ -14,6 +14,8 @@ if not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/cohort.smk"
+include: "workflow/rules/twins.smk"
+include: "workflow/rules/arms.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -89,7 +89,8 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
     study = load_config(args.config)
     runner = getattr(pipeline, f"run_{args.stage}")
-    outputs = runner(study.raw, results_dir=Path(args.results) / study.trial.name)
+    outputs = runner(study.raw, results_dir=Path(args.results) / study.trial.name,
+                     cores=args.cores)
     for path in outputs:
         print(path)
     return 0
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(stage, help=f"run the {stage} stage alone (as the workflow would)")
         p.add_argument("config", help="YAML config file")
         p.add_argument("--results", default="results", help="results root (default: results)")
+        p.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                       help="cores for sampling and Dask workers (default: all)")
         p.set_defaults(func=_cmd_stage, stage=stage)
     return parser
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from twintrial import io
 from twintrial.provenance import provenance_block
 from twintrial.rng import job_seed
@@ -21,7 +23,7 @@ from twintrial.rng import job_seed
 log = logging.getLogger("twintrial")
 
 #: stages in workflow order (the report is always last)
-STAGES: tuple[str, ...] = ("cohort",)
+STAGES: tuple[str, ...] = ("cohort", "twins", "arms", "analysis")
 
 #: stages that can be run alone from the CLI (the report included)
 CLI_STAGES: tuple[str, ...] = (*STAGES, "report")
@@ -29,11 +31,17 @@ CLI_STAGES: tuple[str, ...] = (*STAGES, "report")
 #: output file names of each stage, under results/<trial>/
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "cohort": ("cohort.parquet", "cohort.json"),
+    "twins": ("twins.nc", "twins.json"),
+    "arms": ("outcomes.parquet", "arms.json"),
+    "analysis": ("trial.json",),
 }
 
 #: config sections each stage depends on (edits elsewhere do not rerun it)
 SECTIONS: dict[str, tuple[str, ...]] = {
     "cohort": ("trial", "data", "cohort", "compute"),
+    "twins": ("trial", "data", "twins", "compute"),
+    "arms": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis", "compute"),
+    "analysis": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis", "compute"),
     "report": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis",
                "sensitivity", "validation", "report", "compute"),
 }
@@ -64,24 +72,46 @@ def stage_data_inputs(config: Mapping[str, Any], stage: str) -> list[str]:
 
 
 def enabled_stages(config: Mapping[str, Any]) -> list[str]:
-    """Stages this configuration runs (a stage whose section is disabled is skipped)."""
-    out = []
-    for stage in STAGES:
-        section = config.get(stage, {})
-        if isinstance(section, Mapping) and section.get("enabled", True) is False:
-            continue
-        out.append(stage)
+    """Stages this configuration runs.
+
+    The twins stage runs when a model is configured (``twins.model``), arms and analysis when arms
+    and endpoints are configured; the cohort always runs.
+    """
+    out = ["cohort"]
+    if config.get("twins", {}).get("model"):
+        out.append("twins")
+        if config.get("arms") and config.get("endpoints"):
+            out += ["arms", "analysis"]
     return out
 
 
 def _stamp(config: Mapping[str, Any], stage: str, seed: int | None,
-           inputs: list[str]) -> dict[str, Any]:
+           inputs: list[str | Path]) -> dict[str, Any]:
     return provenance_block(stage_config(config, stage), stage=stage, seed=seed, inputs=inputs,
                             extra={"sections": list(SECTIONS[stage])})
 
 
+def _upstream_warnings(*stage_jsons: Path) -> list[str]:
+    """Warnings of upstream stages that every downstream output must repeat."""
+    out: list[str] = []
+    for path in stage_jsons:
+        if path.exists():
+            out += [w for w in io.read_json(path).get("warnings", []) if w not in out]
+    return out
+
+
+def _save_figures(figures: Mapping[str, Any], out: Path, prefix: str) -> list[Path]:
+    paths = []
+    for name, fig in figures.items():
+        path = out / "figures" / f"{prefix}_{name}.png"
+        io.save_figure(fig, path, dpi=110, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
 # --------------------------------------------------------------------------- cohort
-def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path) -> list[Path]:
+def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path,
+               cores: int | None = None) -> list[Path]:
     """Build the virtual cohort: ``cohort.parquet`` and ``cohort.json``."""
     from twintrial.cohort import CohortConfig, build_cohort, load_summary_definition
     from twintrial.data import DataConfig, load_dataset
@@ -108,9 +138,101 @@ def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path) -> list[Pa
     return paths
 
 
+# --------------------------------------------------------------------------- twins
+def _load_data(config: Mapping[str, Any]) -> Any:
+    from twintrial.data import DataConfig, load_dataset
+
+    return load_dataset(DataConfig.from_dict(config["data"]))
+
+
+def run_twins(config: Mapping[str, Any], *, results_dir: str | Path,
+              cores: int | None = None) -> list[Path]:
+    """Fit the digital twins: ``twins.nc`` (posterior DataTree) and ``twins.json``."""
+    from twintrial.twins import run_twins as fit_configured_twins
+    from twintrial.twins.io import save_twins, twins_summary
+    from twintrial.twins.plots import twins_figures
+
+    out = Path(results_dir)
+    dataset = _load_data(config)
+    seed = job_seed(config["trial"]["seed"], "twins")
+    fit = fit_configured_twins(dataset, dict(config["twins"]),
+                               cache_dir=config["compute"]["cache_dir"], cores=cores, seed=seed)
+    stamp = _stamp(config, "twins", seed, sorted(set(dataset.source.values())))
+    fit.idata.attrs["provenance"] = io.dumps_json(stamp)
+    paths = [save_twins(fit.idata, out / "twins.nc"), out / "twins.json"]
+    io.write_json(twins_summary(fit), paths[1], provenance=stamp)
+    paths += _save_figures(twins_figures(fit), out, "twins")
+    log.info("twins: %d patients, gate passed: %s", fit.data.n_patients,
+             fit.diagnostics.get("gate_passed"))
+    return paths
+
+
+# --------------------------------------------------------------------------- arms
+def run_arms(config: Mapping[str, Any], *, results_dir: str | Path,
+             cores: int | None = None) -> list[Path]:
+    """Simulate every arm for every virtual patient on Dask: ``outcomes.parquet``, ``arms.json``."""
+    from twintrial.arms import simulate_trial_outcomes
+    from twintrial.arms_config import trial_design
+    from twintrial.compute import dask_client
+    from twintrial.config import DaskConfig
+    from twintrial.twins.io import load_twins, model_from_attrs
+    from twintrial.twins.virtual import sample_virtual_patients
+    from twintrial.twins_config import TwinsConfig
+
+    out = Path(results_dir)
+    t0 = time.perf_counter()
+    cohort = io.read_table(out / "cohort.parquet")
+    idata = load_twins(out / "twins.nc")
+    model = model_from_attrs(idata.attrs)
+    twins_cfg = TwinsConfig.from_dict(config["twins"])
+    arms, endpoints, estimands = trial_design(config)
+    seed = job_seed(config["trial"]["seed"], "arms")
+    virtual = sample_virtual_patients(idata, cohort, model=model,
+                                      condition_on_baseline=twins_cfg.condition_on_baseline,
+                                      seed=job_seed(config["trial"]["seed"], "virtual"))
+    dask_cfg = DaskConfig.from_dict(config["compute"]["dask"])
+    with dask_client(dask_cfg, cores=cores) as client:
+        table = simulate_trial_outcomes(virtual, cohort, arms, endpoints, estimands, model=model,
+                                        seed=seed, client=client, chunk_size=dask_cfg.chunk_size)
+    inputs = [out / "cohort.parquet", out / "twins.nc"]
+    stamp = _stamp(config, "arms", seed, inputs)
+    paths = [out / "outcomes.parquet", out / "arms.json"]
+    io.write_table(table, paths[0], provenance=stamp)
+    summary = {"n_virtual_patients": int(len(cohort)), "arms": [a.name for a in arms],
+               "estimands": [e.name for e in estimands], "n_rows": int(len(table)),
+               "posterior_draws_used": int(len(np.unique(virtual["draw"]))),
+               "wall_time_s": time.perf_counter() - t0}
+    io.write_json({"summary": summary,
+                   "warnings": _upstream_warnings(out / "twins.json")}, paths[1],
+                  provenance=stamp)
+    return paths
+
+
+# --------------------------------------------------------------------------- analysis
+def run_analysis(config: Mapping[str, Any], *, results_dir: str | Path,
+                 cores: int | None = None) -> list[Path]:
+    """Analyse the simulated trial: ``trial.json`` and figures."""
+    from twintrial.analysis import AnalysisConfig
+    from twintrial.arms_config import trial_design
+    from twintrial.trial import analyze_trial
+
+    out = Path(results_dir)
+    outcomes = io.read_table(out / "outcomes.parquet")
+    cohort = io.read_table(out / "cohort.parquet")
+    arms, endpoints, estimands = trial_design(config)
+    seed = job_seed(config["trial"]["seed"], "analysis")
+    result = analyze_trial(outcomes, cohort, arms=arms, endpoints=endpoints, estimands=estimands,
+                           cfg=AnalysisConfig.from_dict(config["analysis"]), seed=seed)
+    stamp = _stamp(config, "analysis", seed, [out / "outcomes.parquet", out / "cohort.parquet"])
+    payload = result.to_json()
+    payload["warnings"] = _upstream_warnings(out / "arms.json") + list(payload.get("warnings", []))
+    io.write_json(payload, out / "trial.json", provenance=stamp)
+    return [out / "trial.json", *_save_figures(result.figures, out, "trial")]
+
+
 # --------------------------------------------------------------------------- report
 def run_report(config: Mapping[str, Any], *, results_dir: str | Path,
-               report_dir: str | Path | None = None) -> list[Path]:
+               report_dir: str | Path | None = None, cores: int | None = None) -> list[Path]:
     """Assemble ``summary.json`` from the stage outputs and render ``report.html`` from it."""
     from twintrial.report import build_summary, render_report
 

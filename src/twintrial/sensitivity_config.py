@@ -8,7 +8,7 @@ runs the same checks, so a config built in Python is held to the same rules as o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -40,8 +40,16 @@ DEFAULTS: dict[str, Any] = {
               "num_resamples": 100},
     "morris": {"trajectories": 50, "levels": 4, "conf_level": 0.95, "num_resamples": 1000},
     "convergence": {"tolerance": 0.05},
+    "simulation": {"n_patients": 1000, "n_per_arm": 200, "assurance_points": 8},
     "batch_size": 2048,
 }
+
+#: Target forms the trial simulator supports (``<...>`` is filled from the trial's config).
+TARGET_FORMS: tuple[str, ...] = (
+    "model.<parameter>_typical", "model.<event or residual parameter>", "arms.<arm>.effect",
+    "arms.<arm>.adherence", "arms.<arm>.dropout_rate", "operational.dropout_rate",
+    "operational.adherence", "design.n_per_arm", "design.visit_time", "design.horizon",
+    "cohort.shift.<covariate>", "cohort.scale.<covariate>", "none.<label>")
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,15 @@ class MorrisOptions:
 
 
 @dataclass(frozen=True)
+class SimulationOptions:
+    """``sensitivity.simulation``: how the trial simulator evaluates each sample."""
+
+    n_patients: int = 1000
+    n_per_arm: int = 200
+    assurance_points: int = 8
+
+
+@dataclass(frozen=True)
 class SensitivityConfig:
     """The ``sensitivity`` section, typed.
 
@@ -124,6 +141,7 @@ class SensitivityConfig:
     morris: MorrisOptions = field(default_factory=MorrisOptions)
     convergence_tolerance: float = 0.05
     batch_size: int = 2048
+    simulation: SimulationOptions = field(default_factory=SimulationOptions)
 
     @property
     def input_names(self) -> list[str]:
@@ -153,6 +171,7 @@ class SensitivityConfig:
         sob = {**DEFAULTS["sobol"], **d.get("sobol", {})}
         mor = {**DEFAULTS["morris"], **d.get("morris", {})}
         conv = {**DEFAULTS["convergence"], **d.get("convergence", {})}
+        sim = {**DEFAULTS["simulation"], **d.get("simulation", {})}
         return cls(
             inputs=tuple(InputSpec.from_dict(i) for i in d["inputs"]),
             outputs=tuple(OutputSpec.from_dict(o) for o in d.get("outputs", [])),
@@ -166,6 +185,9 @@ class SensitivityConfig:
                                  num_resamples=int(mor["num_resamples"])),
             convergence_tolerance=float(conv["tolerance"]),
             batch_size=int(d.get("batch_size", DEFAULTS["batch_size"])),
+            simulation=SimulationOptions(n_patients=int(sim["n_patients"]),
+                                         n_per_arm=int(sim["n_per_arm"]),
+                                         assurance_points=int(sim["assurance_points"])),
         )
 
 
@@ -297,4 +319,83 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[str]:
     if inputs and not outputs:
         problems.append("sensitivity.outputs: at least one output is needed when inputs are "
                         "given; got none. Add e.g. {name: power, quantity: power}.")
+    if inputs and raw.get("arms"):  # a trial is configured: targets and endpoints must exist
+        problems.extend(_trial_problems(raw, inputs, outputs))
+    return problems
+
+
+def target_kind(target: str) -> str | None:
+    """The input kind a target belongs to (``None`` for ``none.*``, which fits any kind)."""
+    head, _, rest = target.partition(".")
+    if head == "arms":
+        return "treatment" if rest.endswith(".effect") else "operational"
+    return {"model": "model", "design": "design", "operational": "operational",
+            "cohort": "cohort"}.get(head)
+
+
+def supported_targets(model: Any, arms: Sequence[Any], covariates: Sequence[str]) -> list[str]:
+    """Concrete targets for a model, arms (``ArmConfig`` or mappings) and cohort covariates.
+
+    ``none.<label>`` (any label) is always supported as well.
+    """
+    out = [f"model.{p.name}_typical" for p in model.parameters]
+    out += [f"model.{p.name}" for p in (model.event.parameters if model.event else ())]
+    out += [f"model.{k}" for k in model.residual.priors]
+    for arm in arms:
+        name = arm["name"] if isinstance(arm, Mapping) else arm.name
+        effects = arm.get("effects") or [] if isinstance(arm, Mapping) else arm.effects
+        if len(effects) == 1:
+            out.append(f"arms.{name}.effect")
+        out += [f"arms.{name}.adherence", f"arms.{name}.dropout_rate"]
+    out += ["operational.dropout_rate", "operational.adherence", "design.n_per_arm",
+            "design.visit_time", "design.horizon"]
+    out += [f"cohort.{op}.{c}" for op in ("shift", "scale") for c in covariates]
+    return out
+
+
+def target_problems(inputs: Sequence[Mapping[str, Any]], supported: Sequence[str]) -> list[str]:
+    """Unknown targets and kind/target mismatches (one line each)."""
+    problems: list[str] = []
+    for i, inp in enumerate(inputs):
+        if not isinstance(inp, Mapping) or not isinstance(inp.get("target"), str):
+            continue
+        tgt, where = inp["target"], f"sensitivity.inputs[{i}]"
+        if tgt.startswith("none."):
+            continue
+        if tgt not in supported:
+            problems.append(f"{where}.target: not supported by this trial; got {tgt!r}. Use one "
+                            f"of {', '.join(supported)} or none.<label>.")
+            continue
+        kind = target_kind(tgt)
+        if kind is not None and inp.get("kind") not in (None, kind):
+            problems.append(f"{where}.kind: {tgt!r} is a {kind} input; got {inp.get('kind')!r}. "
+                            f"Set kind: {kind}.")
+    return problems
+
+
+def _trial_problems(raw: Mapping[str, Any], inputs: Sequence[Any],
+                    outputs: Sequence[Any]) -> list[str]:
+    m = (raw.get("twins") or {}).get("model") or {}
+    try:
+        from twintrial.models import get_model
+
+        model = get_model(str(m.get("name", "pk_1cmt_oral")), **dict(m.get("options") or {}))
+    except Exception:  # noqa: BLE001 - the twins section reports a bad model itself
+        return []
+    covs = [c["name"] for c in (raw.get("cohort") or {}).get("covariates") or []
+            if isinstance(c, Mapping) and "name" in c
+            and c.get("type", "continuous") == "continuous"]
+    problems = target_problems(inputs, supported_targets(model, raw.get("arms") or [], covs))
+    eps = {e.get("name"): e.get("type") for e in raw.get("endpoints") or []
+           if isinstance(e, Mapping)}
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Mapping):
+            continue
+        ep, q = out.get("endpoint"), out.get("quantity")
+        if ep is not None and ep not in eps:
+            problems.append(f"sensitivity.outputs[{i}].endpoint: not among the endpoints; got "
+                            f"{ep!r}. Use one of {sorted(map(str, eps))}.")
+        elif q == "responder_rate" and ep is not None and eps[ep] != "responder":
+            problems.append(f"sensitivity.outputs[{i}].endpoint: responder_rate needs a responder "
+                            f"endpoint; got {ep!r} ({eps[ep]}). Name a responder endpoint.")
     return problems

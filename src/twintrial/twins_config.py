@@ -58,7 +58,7 @@ class TwinsConfig:
     tune: int = 1000
     target_accept: float = 0.9
     parameterization: Literal["auto", "centered", "noncentered"] = "auto"
-    auto_threshold: float = 2.5
+    auto_threshold: float = 6.0
     gate: GateConfig = field(default_factory=GateConfig)
     allow_unconverged: bool = False
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
@@ -77,7 +77,7 @@ class TwinsConfig:
                    tune=int(d.get("tune", 1000)),
                    target_accept=float(d.get("target_accept", 0.9)),
                    parameterization=d.get("parameterization", "auto"),
-                   auto_threshold=float(d.get("auto_threshold", 2.5)),
+                   auto_threshold=float(d.get("auto_threshold", 6.0)),
                    gate=GateConfig.from_dict(d.get("gate") or {}),
                    allow_unconverged=bool(d.get("allow_unconverged", False)),
                    prediction=PredictionConfig.from_dict(d.get("prediction") or {}),

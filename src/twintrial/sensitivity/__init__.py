@@ -1,5 +1,8 @@
 """Global sensitivity analysis (SALib) over the vectorised trial simulator.
 
+The trial: :class:`TrialSensitivityModel` evaluates samples on the arms-stage simulator and
+:func:`sensitivity_stage` is the stage in one call (see :mod:`twintrial.sensitivity.stage`).
+
 Pairs, as in SALib: :func:`sample_sensitivity` draws a design whose metadata travels with it;
 :func:`evaluate_sensitivity` runs a vectorised ``evaluate(X, names) -> Y`` over it in batches
 (on Dask when a client is given); :func:`analyze_sensitivity` reads the metadata back and returns
@@ -31,13 +34,23 @@ from twintrial.sensitivity.problem import (
     sample_sensitivity,
 )
 from twintrial.sensitivity.run import SensitivityRun, run_sensitivity, sensitivity_figures
+from twintrial.sensitivity.simulator import TrialSensitivityModel
+from twintrial.sensitivity.stage import (
+    SensitivityOutputs,
+    reanalyze,
+    sensitivity_outputs,
+    sensitivity_stage,
+    sensitivity_table,
+)
 from twintrial.sensitivity_config import SensitivityConfig
 
 __all__ = [
     "SensitivityConfig",
+    "SensitivityOutputs",
     "SensitivityResult",
     "SensitivityRun",
     "SensitivitySamples",
+    "TrialSensitivityModel",
     "analyze_sensitivity",
     "check_samples",
     "describe_drivers",
@@ -50,8 +63,12 @@ __all__ = [
     "plot_morris",
     "plot_sobol",
     "problem_from_config",
+    "reanalyze",
     "run_sensitivity",
     "sample_sensitivity",
     "sensitivity_figures",
+    "sensitivity_outputs",
+    "sensitivity_stage",
+    "sensitivity_table",
     "top_drivers",
 ]

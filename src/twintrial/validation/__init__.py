@@ -11,6 +11,13 @@ Pure functions applied by the validation stage to the outputs of the other stage
 - :mod:`~twintrial.validation.credibility`: V&V 40 risk matrix, factors, FDA categories, gaps;
 - :mod:`~twintrial.validation.evidence`: validation metrics -> credibility evidence items;
 - :mod:`~twintrial.validation.summaries`: one call per activity (metrics + baselines + evidence).
+
+The stage itself (refits and simulations) lives in :mod:`twintrial.validation.stage`
+(:func:`~twintrial.validation.stage.validate`), built on :mod:`~twintrial.validation.heldout`
+(split, refit, held-out predictions), :mod:`~twintrial.validation.predict` (draws of fitted twins
+and of new patients), :mod:`~twintrial.validation.replicate` (the completed trial re-simulated),
+:mod:`~twintrial.validation.checks` (cohort checks, credibility table) and
+:mod:`~twintrial.validation.figures`. It is not imported here, to keep this package light.
 """
 
 from twintrial.validation.baselines import (

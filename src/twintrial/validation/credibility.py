@@ -187,6 +187,10 @@ def _describe(item: Mapping[str, Any]) -> str:
     return f"{item['metric']} = {v}{thr}, {verdict}"
 
 
+#: public name of the one-line description of an evidence item
+describe_evidence = _describe
+
+
 def _assess(table: Sequence[Factor], items: list[dict[str, Any]], targets: Mapping[str, int],
             risk: int) -> tuple[list[dict[str, Any]], list[str]]:
     rows, gaps = [], []

@@ -8,6 +8,7 @@ JSON-ready ``summary``, the detailed tables, and the evidence items for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from twintrial.validation.baselines import (
+    BaselinePrediction,
     compare_with_baselines,
     locf_baseline,
     population_baseline,
@@ -48,7 +50,8 @@ def config_times(cfg: ValidationConfig, data_time_unit: str) -> tuple[list[float
 def predictive_validation(train: pd.DataFrame, test: pd.DataFrame,
                           twin_draws: npt.NDArray[np.float64], cfg: ValidationConfig, *,
                           split_kind: str, data_time_unit: str, artifact: str | None = None,
-                          sha256: str | None = None) -> dict[str, Any]:
+                          sha256: str | None = None,
+                          baselines: Sequence[BaselinePrediction] | None = None) -> dict[str, Any]:
     """Held-out predictive validation of the twins against the population and LOCF baselines.
 
     Parameters
@@ -63,6 +66,10 @@ def predictive_validation(train: pd.DataFrame, test: pd.DataFrame,
         ``"subjects"``, ``"time"`` or ``"none"`` (sets the evidence level).
     data_time_unit
         Time unit of the tables (``time_bands`` are converted to it).
+    baselines
+        Baseline predictions of the test rows computed by the caller (e.g. per fold of a k-fold
+        split, each from its own training part); default: :func:`population_baseline` and
+        :func:`locf_baseline` from ``train``.
 
     Returns
     -------
@@ -72,7 +79,8 @@ def predictive_validation(train: pd.DataFrame, test: pd.DataFrame,
     """
     bands, _ = config_times(cfg, data_time_unit)
     band_arg = bands if len(bands) >= 2 else None
-    bases = [population_baseline(train, test, bands=band_arg), locf_baseline(train, test)]
+    bases = (list(baselines) if baselines is not None else
+             [population_baseline(train, test, bands=band_arg), locf_baseline(train, test)])
     table = compare_with_baselines(test, twin_draws, bases, bands=band_arg,
                                    levels=cfg.interval_levels)
     summary: dict[str, Any] = {}

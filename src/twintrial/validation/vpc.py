@@ -31,11 +31,27 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def time_bins(time: npt.ArrayLike, bins: int | Sequence[float]) -> FloatArray:
-    """Bin edges: given edges, or ``bins`` equal-count bins of the observed times."""
+    """Bin edges: given edges, or at most ``bins`` bins of the observed times.
+
+    With a number of bins, each distinct time gets its own bin when there are at most ``bins`` of
+    them; times sampled around a modest number of nominal times (clusters
+    separated by gaps more than 5 times the median gap between distinct times, at most
+    ``2 * bins`` clusters) are binned by cluster, cutting at the ``bins - 1`` largest gaps, so no
+    nominal time is split across bins; otherwise bins hold equal counts.
+    """
     t = np.asarray(time, dtype=np.float64)
     if isinstance(bins, int | np.integer):
         if bins < 1:
             raise AnalysisError(f"bins: must be >= 1; got {bins}.")
+        ut = np.unique(t)
+        if 1 < ut.size <= bins:  # few distinct (nominal) times: one bin each
+            return np.concatenate([[ut[0]], (ut[1:] + ut[:-1]) / 2, [ut[-1]]])
+        if ut.size > 2 and bins > 1:
+            gaps = np.diff(ut)
+            big = np.flatnonzero(gaps > 5 * np.median(gaps))
+            if 0 < big.size < 2 * bins:
+                cut = np.sort(big[np.argsort(gaps[big], kind="stable")[::-1][: int(bins) - 1]])
+                return np.concatenate([[ut[0]], (ut[cut] + ut[cut + 1]) / 2, [ut[-1]]])
         edges = np.unique(np.quantile(t, np.linspace(0, 1, int(bins) + 1)))
         if edges.size < 2:
             edges = np.array([t.min(), t.min() + 1.0])

@@ -1,0 +1,290 @@
+"""Benchmark of the arms stage: paired patient-arm trajectories on 2 cores.
+
+Measured (N = 100,000 virtual patients x 2 arms unless stated, synthetic population posterior
+through the public API):
+
+- ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` (chunks of
+  8192 and of 32768 patients; outcomes table with every estimand, prognostic score, dropout),
+  best of 3; the client and scheduler share the 2 cores with the workers;
+- ``end_to_end_1core``: :func:`simulate_arms` on the whole population in this process;
+- ``kernel_1core``: the trajectory kernel alone (effects -> individual predictions at the visit
+  grid -> residual noise for every arm), in this process;
+- ``naive``: a per-patient ``scipy.integrate.solve_ivp`` loop integrating the same ODE at the
+  same visits (biomarker: ``dm/dt = slope``; PK: gut/central compartments, integrated dose
+  interval by dose interval), on ``--baseline`` patients, extrapolated as trajectories/s. Its
+  agreement with the closed form is reported (max abs difference).
+- ``replicates_per_s``: replicate trials (2 x 200 patients drawn i.i.d. from the virtual population,
+  randomised 1:1, each contributing its outcome under its arm from the paired outcomes table,
+  Welch test of the mean difference), vectorised over 2000 replicates;
+- ``peak_memory``: peak RSS of a separate process simulating 10^6 patients x 2 arms in chunks
+  (in process, ``chunk_size`` 65536) and writing ``outcomes.parquet``.
+
+Run: ``.venv/bin/python benchmarks/arms.py [--n 100000] [--baseline 200] [--skip-memory]``
+Writes ``benchmarks/results/arms.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.integrate import solve_ivp
+
+from twintrial import io
+from twintrial.arms import simulate_arms, simulate_trial_outcomes, visit_grid
+from twintrial.arms.effects import arm_parameters
+from twintrial.arms.regimens import regimen_doses
+from twintrial.arms.streams import normals
+from twintrial.arms.synthetic import synthetic_virtual_patients
+from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
+from twintrial.compute import dask_client
+from twintrial.config import DaskConfig
+from twintrial.models import get_model
+from twintrial.models.backend import NUMPY
+from twintrial.models.simulate import predict_numpy
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20240601
+
+
+def scenario(name: str) -> dict[str, Any]:
+    """Model, arms, endpoints and estimands of a benchmark scenario."""
+    if name == "biomarker_progression":
+        model = get_model("biomarker_progression", biomarker_center=0.4)
+        arms = arms_from_list([
+            {"name": "placebo", "control": True, "dropout_rate": 0.05},
+            {"name": "active", "dropout_rate": 0.05, "effects": [
+                {"parameter": "slope", "size": {"dist": "lognormal", "median": 0.7, "sigma": 0.15}}]}])
+        eps = endpoints_from_list([
+            {"name": "dlogbili", "type": "continuous", "time": 2.0, "scale": "log",
+             "visit_interval": 0.5},
+            {"name": "resp", "type": "responder", "time": 2.0, "scale": "log", "threshold": 0.0}])
+        ests = estimands_from_list([
+            {"name": "bili_tp", "endpoint": "dlogbili", "treatment": "active"},
+            {"name": "resp_comp", "endpoint": "resp", "treatment": "active",
+             "intercurrent": "composite"}])
+    elif name == "biomarker_progression_tte":
+        s = scenario("biomarker_progression")
+        eps = endpoints_from_list([{"name": "death", "type": "time_to_event", "horizon": 5.0}])
+        ests = estimands_from_list([{"name": "os_tp", "endpoint": "death", "treatment": "active"}])
+        return {**s, "endpoints": eps, "estimands": ests}
+    else:
+        model = get_model("pk_1cmt_oral")
+        arms = arms_from_list([
+            {"name": "low", "control": True, "regimen": {"dose": 300, "interval": 12, "n_doses": 14}},
+            {"name": "high", "adherence": 0.9, "dropout_rate": 0.002,
+             "regimen": {"dose": 4, "unit": "mg/kg", "interval": 12, "n_doses": 14}}])
+        eps = endpoints_from_list([
+            {"name": "ctrough", "type": "continuous", "time": 156.0, "change_from_baseline": False,
+             "visit_interval": 12.0}])
+        ests = estimands_from_list([{"name": "ctrough_tp", "endpoint": "ctrough",
+                                     "treatment": "high"}])
+    return {"model": model, "arms": arms, "endpoints": eps, "estimands": ests}
+
+
+def population(model: Any, n: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    cohort = pd.DataFrame({"vid": np.arange(n, dtype=np.int64),
+                           "wt": np.clip(rng.normal(70, 12, n), 40, 120)})
+    virtual = synthetic_virtual_patients(model, cohort, n_draws=1000, seed=SEED, event={
+        "weibull_shape": 1.3, "weibull_scale": 6.0, "association": 1.2})
+    return cohort, virtual
+
+
+def best(f: Callable[[], Any], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def kernel(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray]) -> None:
+    """Trajectories at the visit grid for every arm (effects, doses, prediction, noise)."""
+    model, n = sc["model"], len(cohort)
+    grid = visit_grid(sc["arms"], sc["endpoints"])
+    z = normals(SEED, "noise", virtual["vid"], grid.size)
+    params = {k: virtual[k] for k in model.parameter_names}
+    sig = {k: virtual[k][:, None] for k in model.residual.priors}
+    design = {"treatment": np.zeros(n)}
+    for arm in sc["arms"]:
+        p = arm_parameters(params, arm, virtual["draw"], model=model, seed=SEED)
+        if model.dose_design_keys:
+            design = regimen_doses(arm.regimen, n, weight=cohort["wt"].to_numpy(),
+                                   adherence=arm.adherence,
+                                   uniforms=np.random.default_rng(0).random((n, 14)))
+        f = predict_numpy(model, p, grid, design)
+        _ = f + model.residual.sd(NUMPY, f, sig) * z
+
+
+def naive(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray], m: int
+          ) -> tuple[float, float]:
+    """Per-patient solve_ivp loop: trajectories/s and max abs difference to the closed form."""
+    model = sc["model"]
+    grid = visit_grid(sc["arms"], sc["endpoints"])
+    params = {k: virtual[k][:m] for k in model.parameter_names}
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    t0 = time.perf_counter()
+    for arm in sc["arms"]:
+        p = arm_parameters(params, arm, virtual["draw"][:m], model=model, seed=SEED)
+        if model.dose_design_keys:
+            doses = regimen_doses(arm.regimen, m, weight=cohort["wt"].to_numpy()[:m])
+        for i in range(m):
+            if model.dose_design_keys:
+                y = _pk_ode(p["ka"][i], p["CL"][i], p["V"][i], doses["dose_time"][i],
+                            doses["dose_amount"][i], grid)
+                sd = np.sqrt(virtual["sigma_add"][i] ** 2 + (virtual["sigma_prop"][i] * y) ** 2)
+            else:
+                sol = solve_ivp(lambda t, x, s=p["slope"][i]: [s], (0.0, grid[-1]),
+                                [p["intercept"][i]], t_eval=grid, rtol=1e-8, atol=1e-10)
+                y = sol.y[0]
+                sd = virtual["sigma_add"][i]
+            _ = y + sd * rng.standard_normal(grid.size)
+            if i < 20:
+                single = {k: v[i:i + 1] for k, v in p.items()}
+                des = ({k: v[i:i + 1] for k, v in doses.items()} if model.dose_design_keys
+                       else {"treatment": np.zeros(1)})
+                worst = max(worst, float(np.abs(predict_numpy(model, single, grid, des)[0] - y).max()))
+    dt = time.perf_counter() - t0
+    return m * len(sc["arms"]) / dt, worst
+
+
+def _pk_ode(ka: float, cl: float, v: float, dose_time: np.ndarray, dose_amount: np.ndarray,
+            grid: np.ndarray) -> np.ndarray:
+    out = np.zeros(grid.size)
+    state = np.zeros(2)
+    edges = list(dose_time) + [max(grid[-1], dose_time[-1]) + 1.0]
+    for k in range(len(dose_time)):
+        state = state + np.array([dose_amount[k], 0.0])
+        lo, hi = edges[k], edges[k + 1]
+        sel = (grid > lo) & (grid < hi)
+        sol = solve_ivp(lambda t, x: [-ka * x[0], ka * x[0] - cl / v * x[1]], (lo, hi), state,
+                        t_eval=np.r_[grid[sel], hi], rtol=1e-8, atol=1e-10)
+        out[sel] = sol.y[1, :-1] / v
+        out[grid == hi] = sol.y[1, -1] / v  # a dose at a visit counts after the sample
+        state = sol.y[:, -1]
+    return out
+
+
+def replicates(out: pd.DataFrame, column: str, *, n_per_arm: int, reps: int) -> float:
+    """Replicate trials per second (randomise n_per_arm per arm, Welch test), vectorised."""
+    arms = list(out["arm"].cat.categories)
+    k = len(arms)
+    values = out[column].to_numpy().reshape(-1, k)  # (patients, arms), vid-major
+    rng = np.random.default_rng(0)
+
+    def run() -> np.ndarray:
+        # patients drawn i.i.d. from the virtual population (the super-population it represents),
+        # randomised 1:1; each contributes its outcome under the arm it is randomised to
+        idx = rng.integers(0, values.shape[0], (reps, 2 * n_per_arm))
+        a = values[idx[:, :n_per_arm], 1]
+        b = values[idx[:, n_per_arm:], 0]
+        return stats.ttest_ind(a, b, axis=1, equal_var=False).pvalue
+
+    return reps / best(run, 2)
+
+
+MEMORY_SCRIPT = r"""
+import resource, sys, numpy as np, pandas as pd
+sys.path.insert(0, {root!r})
+from benchmarks.arms import scenario, population
+from twintrial.arms import simulate_trial_outcomes
+from twintrial.io import write_table
+sc = scenario("biomarker_progression")
+cohort, virtual = population(sc["model"], 1_000_000)
+out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"], sc["estimands"],
+                              model=sc["model"], seed=1, chunk_size=65536)
+write_table(out, {path!r})
+print(len(out), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_memory() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = MEMORY_SCRIPT.format(root=str(ROOT), path=str(Path(tmp) / "outcomes.parquet"))
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True, cwd=ROOT)
+        rows, kb = (int(x) for x in res.stdout.split())
+        return {"patients": 1_000_000, "arms": 2, "rows": rows, "chunk_size": 65536,
+                "peak_rss_gb": round(kb / 1024**2, 3), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def bench_model(name: str, client: Any, *, n: int, baseline: int) -> dict[str, Any]:
+    """All throughput numbers of one scenario."""
+    sc = scenario(name)
+    cohort, virtual = population(sc["model"], n)
+    kw = dict(model=sc["model"], seed=SEED)
+    traj = n * len(sc["arms"])
+
+    def run(chunk: int = 8192) -> pd.DataFrame:
+        return simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
+                                       sc["estimands"], client=client, chunk_size=chunk, **kw)
+
+    out = run()  # warm-up (imports, scatter) and the table for replicate trials
+    t_dask = best(run)
+    t_dask_big = best(lambda: run(32768))
+    t_one = best(lambda: simulate_arms(virtual, cohort, sc["arms"], sc["endpoints"],
+                                       sc["estimands"], **kw))
+    t_kernel = best(lambda: kernel(sc, cohort, virtual))
+    row: dict[str, Any] = {
+        "trajectories": traj,
+        "end_to_end_dask_2workers_per_s": round(traj / t_dask),
+        "end_to_end_dask_2workers_chunk32768_per_s": round(traj / t_dask_big),
+        "end_to_end_1core_per_s": round(traj / t_one),
+        "kernel_1core_per_s": round(traj / t_kernel),
+    }
+    if name != "biomarker_progression_tte":
+        rate, err = naive(sc, cohort, virtual, baseline)
+        row.update({"naive_solve_ivp_per_s": round(rate, 1), "naive_max_abs_diff": err,
+                    "speedup_dask_vs_naive": round(traj / t_dask / rate),
+                    "speedup_kernel_vs_naive": round(traj / t_kernel / rate)})
+        row["replicate_trials_per_s"] = round(replicates(out, sc["estimands"][0].name,
+                                                         n_per_arm=200, reps=2000), 1)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--baseline", type=int, default=200)
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    results: dict[str, Any] = {"n_patients": args.n, "baseline_patients": args.baseline,
+                               "cores": 2, "python": platform.python_version(),
+                               "machine": platform.machine(), "cpu_count": os.cpu_count(),
+                               "load_average_at_start": list(os.getloadavg()), "models": {}}
+    with dask_client(DaskConfig(n_workers=2)) as client:
+        for name in ("biomarker_progression", "pk_1cmt_oral", "biomarker_progression_tte"):
+            row = bench_model(name, client, n=args.n, baseline=args.baseline)
+            results["models"][name] = row
+            print(f"{name}: {json.dumps(row)}")
+            if "speedup_dask_vs_naive" in row:
+                print(f"  ratio vs naive solve_ivp loop: x{row['speedup_dask_vs_naive']:,} "
+                      f"(end to end, 2 workers), x{row['speedup_kernel_vs_naive']:,} (kernel, 1 core)")
+    if not args.skip_memory:
+        results["peak_memory"] = peak_memory()
+        print("peak memory:", results["peak_memory"])
+    results["load_average_at_end"] = list(os.getloadavg())
+    results["peak_rss_benchmark_process_gb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)
+    io.write_json(results, ROOT / "benchmarks" / "results" / "arms.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Treatment effects on model parameters (disease models) and the effect-window model.
+
+Effect sizes are *trial-level* uncertain quantities: one size per posterior draw (so the
+uncertainty about the effect propagates like the parameter uncertainty), drawn from the
+``size`` distribution with the stream ``(seed, "arms", "effect", arm, effect index)`` in blocks
+of :data:`~twintrial.rng.PATIENT_BLOCK` draw indices. Patients sharing a posterior draw share
+the effect size.
+
+Types: ``multiplier`` (``p * s``), ``additive`` (``p + s``) and ``log_additive`` (a shift on
+the parameter's transformed scale: ``p * exp(s)`` for log-transformed parameters, ``p + s`` for
+identity-transformed ones). Adherence for disease models is the fraction ``f`` of the effect
+realised: ``s -> 1 + f (s - 1)`` for multipliers, ``s -> f s`` otherwise.
+
+Effect windows (:class:`WindowedModel`): an effect that starts at ``a`` (onset) and stops at
+``b`` (discontinuation) gives, with ``D(t) = f_treated(t) - f_control(t)``,
+
+.. math:: f(t) = f_{ctl}(t) + D(\\min(\\max(t, a), b)) - [a > 0]\\,D(a),
+
+i.e. the state is continuous at onset and at discontinuation and only the *change* accrued while
+on treatment is kept; after ``b`` the untreated course resumes from the state reached (for a
+slope effect: ``m(t) = b_0 + b_1 t + \\delta(\\min(\\max(t, a), b) - a)``; ``b < a`` means no
+effect). With ``a = 0`` and ``t <= b``
+it returns ``f_treated(t)`` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from twintrial.arms.streams import STAGE
+from twintrial.arms_config import ArmConfig, DistributionSpec, EffectConfig
+from twintrial.exceptions import ModelError
+from twintrial.models.base import Model
+from twintrial.rng import PATIENT_BLOCK, block_generator
+
+CONTROL_PREFIX = "ctl__"
+WINDOW_KEYS = ("_win_a", "_win_b", "_win_jump")
+
+
+def _sample(spec: DistributionSpec, gen: np.random.Generator, size: int) -> np.ndarray:
+    p = spec.params
+    if spec.dist == "fixed":
+        return np.full(size, float(p["value"]))
+    if spec.dist == "normal":
+        return p["mean"] + p["sd"] * gen.standard_normal(size)
+    if spec.dist == "lognormal":
+        return p["median"] * np.exp(p["sigma"] * gen.standard_normal(size))
+    if spec.dist == "uniform":
+        return p["low"] + (p["high"] - p["low"]) * gen.random(size)
+    if spec.dist == "beta":
+        return gen.beta(p["a"], p["b"], size)
+    raise ModelError(f"arms.effects.size.dist: unknown distribution; got {spec.dist!r}. Use fixed, "
+                     "normal, lognormal, uniform or beta.")
+
+
+def draw_effect_sizes(spec: DistributionSpec, draws: np.ndarray, *, arm: str, index: int,
+                      seed: int) -> np.ndarray:
+    """Effect size for each posterior draw index in ``draws`` (``(n,)`` -> ``(n,)``)."""
+    draws = np.asarray(draws, dtype=np.int64)
+    out = np.empty(draws.size)
+    blocks, inverse = np.unique(draws // PATIENT_BLOCK, return_inverse=True)
+    for k, b in enumerate(blocks):
+        rows = np.flatnonzero(inverse == k)
+        gen = block_generator(seed, STAGE, "effect", arm, index, block=int(b))
+        out[rows] = _sample(spec, gen, PATIENT_BLOCK)[draws[rows] % PATIENT_BLOCK]
+    return out
+
+
+def apply_effect(value: np.ndarray, effect: EffectConfig, size: np.ndarray, *, model: Model,
+                 fraction: float = 1.0) -> np.ndarray:
+    """Parameter values under ``effect`` with per-patient ``size`` (``fraction`` realised)."""
+    if effect.type == "multiplier":
+        return value * (1.0 + fraction * (size - 1.0))
+    s = fraction * size
+    if effect.type == "additive":
+        return value + s
+    transform = _transform(model, effect.parameter)
+    return value * np.exp(s) if transform == "log" else value + s
+
+
+def _transform(model: Model, name: str) -> str:
+    params = list(model.parameters) + list(model.event.parameters if model.event else ())
+    for p in params:
+        if p.name == name:
+            return p.transform
+    raise ModelError(f"arms.effects.parameter: model '{model.name}' has no parameter {name!r}. "
+                     f"Use one of {[p.name for p in params]}.")
+
+
+def arm_parameters(params: Mapping[str, np.ndarray], arm: ArmConfig, draws: np.ndarray, *,
+                   model: Model, seed: int) -> dict[str, np.ndarray]:
+    """Individual parameters under ``arm`` (effects applied, adherence as fraction realised)."""
+    out = dict(params)
+    for k, eff in enumerate(arm.effects):
+        if eff.parameter not in out:
+            raise ModelError(f"arms.{arm.name}.effects[{k}].parameter: {eff.parameter!r} not among "
+                             f"the virtual patients' parameters {sorted(out)}.")
+        size = draw_effect_sizes(eff.size, draws, arm=arm.name, index=k, seed=seed)
+        out[eff.parameter] = apply_effect(np.asarray(out[eff.parameter], float), eff, size,
+                                          model=model, fraction=arm.adherence)
+    return out
+
+
+class WindowedModel:
+    """A model whose treatment effect acts only on ``[onset, stop)`` (see the module docstring).
+
+    ``params`` hold the treated parameters plus the control ones prefixed ``ctl__``; ``design``
+    holds ``_win_a`` (onset), ``_win_b`` (stop, ``inf`` for never) and ``_win_jump`` (1 when the
+    onset is > 0) per patient. It exposes what :func:`twintrial.models.simulate.predict_numpy`
+    and :func:`~twintrial.models.simulate.simulate_event_times` use.
+    """
+
+    def __init__(self, base: Model) -> None:
+        self.base = base
+        self.name = base.name
+        self.event = base.event
+        self.residual = base.residual
+        self.dose_design_keys = base.dose_design_keys
+
+    def predict(self, xp: Any, params: Mapping[str, Any], t: Any, design: Mapping[str, Any]) -> Any:
+        """Prediction with the effect window applied."""
+        trt = {k: v for k, v in params.items() if not k.startswith(CONTROL_PREFIX)}
+        ctl = {**trt, **{k[len(CONTROL_PREFIX):]: v for k, v in params.items()
+                         if k.startswith(CONTROL_PREFIX)}}
+        a, b, jump = (design[k] for k in WINDOW_KEYS)
+        b = xp.maximum(b, a)  # stopped before onset: no effect at all
+        f_trt = self.base.predict(xp, trt, t, design)
+        f_ctl = self.base.predict(xp, ctl, t, design)
+        s = xp.minimum(xp.maximum(t, a), b)
+        d_s = self.base.predict(xp, trt, s, design) - self.base.predict(xp, ctl, s, design)
+        a_t = a + 0.0 * t
+        d_a = self.base.predict(xp, trt, a_t, design) - self.base.predict(xp, ctl, a_t, design)
+        windowed = f_ctl + d_s - jump * d_a
+        return xp.where((jump == 0) & (t <= b), f_trt, windowed)
+
+
+def windowed_inputs(treated: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray],
+                    design: Mapping[str, np.ndarray], *, onset: float, stop: np.ndarray,
+                    names: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Parameters and design for :class:`WindowedModel` (control copies of ``names`` only)."""
+    n = len(stop)
+    params = dict(treated)
+    params.update({CONTROL_PREFIX + k: control[k] for k in names})
+    d = dict(design)
+    d["_win_a"] = np.full(n, float(onset))
+    d["_win_b"] = np.asarray(stop, dtype=float)
+    d["_win_jump"] = np.full(n, 1.0 if onset > 0 else 0.0)
+    return params, d

@@ -1,0 +1,339 @@
+"""Every virtual patient under every arm: paired counterfactual outcomes, chunked on Dask.
+
+One row per (virtual patient, arm), vid-major, arms in config order. Columns of the outcomes
+table (``results/<trial>/outcomes.parquet``):
+
+=========================  =======  ==============================================================
+column                     dtype    meaning
+=========================  =======  ==============================================================
+``vid``                    int64    virtual patient index (cohort ``vid``)
+``arm``                    category arm name (categories in config order)
+``draw``                   int64    posterior sample the twin was drawn from
+``dropout_time``           float64  treatment discontinuation by dropout (``inf`` = never)
+``rescue_time``            float64  rescue visit time (``inf`` = never)
+``discontinuation_time``   float64  ``min(dropout_time, rescue_time)``
+``<estimand>``             float64  endpoint value under the estimand's strategy (responder: 0/1;
+                                    time to event: the event or censoring time)
+``<estimand>_event``       int8     time to event only: 1 event, 0 censored
+``<estimand>_prognostic``  float64  the twin's expected control outcome, without residual noise
+                                    and intercurrent events (PROCOVA): continuous/responder: the
+                                    noise-free control value of the endpoint variable; time to
+                                    event: the control log cumulative hazard at the horizon
+=========================  =======  ==============================================================
+
+Every arm of a patient uses the same twin (parameters, posterior draw) and the same random
+numbers (see :mod:`twintrial.arms.streams`), so ``outcome(arm) - outcome(control)`` is the
+patient's individual treatment effect up to the arm's own effect-size draw. Rows are computed per
+chunk of whole patient blocks; the table is byte-identical for any chunk size and worker count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twintrial.arms.effects import WindowedModel, arm_parameters, windowed_inputs
+from twintrial.arms.endpoints import continuous_outcome, value_at, visit_index
+from twintrial.arms.intercurrent import (
+    dropout_times,
+    rescue_times,
+    rescue_visits,
+    time_to_event_strategy,
+)
+from twintrial.arms.regimens import regimen_doses
+from twintrial.arms.streams import exponentials, normals, uniforms
+from twintrial.arms_config import ArmConfig, EndpointConfig, EstimandConfig, study_end
+from twintrial.exceptions import CohortError, ConfigError
+from twintrial.models.backend import NUMPY
+from twintrial.models.base import Model
+from twintrial.models.simulate import predict_numpy, simulate_event_times
+
+
+class _FixedExponentials:
+    """Feeds precomputed ``Exp(1)`` draws to :func:`simulate_event_times` (its only rng call)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def standard_exponential(self, n: int) -> np.ndarray:
+        if n != self._values.size:
+            raise ValueError(f"expected {self._values.size} exponentials, asked for {n}")
+        return self._values.copy()
+
+
+Inputs = tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]
+
+
+@dataclass
+class _Chunk:
+    """What every arm of one chunk shares: the twins, the design, the patient noise streams."""
+
+    model: Model
+    coh: pd.DataFrame
+    n: int
+    names: list[str]
+    sigmas: dict[str, np.ndarray]
+    base_design: dict[str, np.ndarray]
+    z: np.ndarray
+    u_adh: np.ndarray | None
+    ctl_params: dict[str, np.ndarray]
+
+    def design_for(self, arm: ArmConfig, stop_time: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Design of ``arm``: dose arrays for dosed models, else the baseline design."""
+        if not self.model.dose_design_keys:
+            return self.base_design
+        weight = None
+        if arm.regimen is not None and arm.regimen.per_kg:
+            col = arm.regimen.per_kg_covariate
+            weight = self.coh[col].to_numpy(float) if col in self.coh.columns else None
+        return regimen_doses(arm.regimen, self.n, weight=weight, adherence=arm.adherence,
+                             uniforms=self.u_adh, stop_time=stop_time)
+
+    def observe(self, f: np.ndarray) -> np.ndarray:
+        """Observations: prediction plus residual noise from the shared ``noise`` stream."""
+        s = {k: val[:, None] for k, val in self.sigmas.items()}
+        return f + np.asarray(self.model.residual.sd(NUMPY, f, s)) * self.z
+
+    def trajectory_inputs(self, arm: ArmConfig, p: dict[str, np.ndarray],
+                          stop_time: np.ndarray | None) -> Inputs:
+        """(model, parameters, design) of ``arm`` on full treatment or stopped at ``stop_time``."""
+        if self.model.dose_design_keys or not arm.effects:
+            return self.model, p, self.design_for(arm, stop_time)
+        if arm.onset == 0 and stop_time is None:
+            return self.model, p, self.base_design
+        stop_arr = np.full(self.n, np.inf) if stop_time is None else stop_time
+        wp, wd = windowed_inputs(p, self.ctl_params, self.base_design, onset=arm.onset,
+                                 stop=stop_arr, names=self.names)
+        return WindowedModel(self.model), wp, wd
+
+
+class _EventTimes:
+    """Event times of one arm per (trajectory kind, horizon), computed once."""
+
+    def __init__(self, inputs: Mapping[str, Inputs], exponentials: np.ndarray | None) -> None:
+        self.inputs, self.e = inputs, exponentials
+        self.cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, kind: str, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        key = (kind, horizon)
+        if key not in self.cache:
+            m, p, d = self.inputs[kind]
+            assert self.e is not None
+            self.cache[key] = simulate_event_times(m, p, d, horizon=horizon,
+                                                   rng=_FixedExponentials(self.e))  # type: ignore[arg-type]
+        return self.cache[key]
+
+
+def visit_grid(arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig]) -> np.ndarray:
+    """Sorted visit times of the study: baseline, endpoint visits and rescue visits."""
+    times = [np.zeros(1)]
+    times += [e.visits() for e in endpoints if e.type != "time_to_event" and e.time is not None]
+    end = study_end(endpoints)
+    for a in arms:
+        if a.rescue is not None and end is not None:
+            times.append(rescue_visits(a.rescue, end))
+    return np.unique(np.round(np.concatenate(times), 12))
+
+
+def _rows(virtual: Any, start: int, stop: int) -> dict[str, np.ndarray]:
+    if isinstance(virtual, pd.DataFrame):
+        part = virtual.iloc[start:stop]
+        return {str(c): part[c].to_numpy() for c in part.columns}
+    return {str(k): np.asarray(v)[start:stop] for k, v in virtual.items() if np.ndim(v) >= 1}
+
+
+def _base_design(model: Model, cohort: pd.DataFrame, vid: np.ndarray) -> dict[str, np.ndarray]:
+    if model.dose_design_keys:
+        return {}
+    subjects = cohort.drop(columns=["arm", "treatment"], errors="ignore")
+    try:
+        design = dict(model.design_from_data(subjects, None))
+    except KeyError:  # a model that reads patient ids: give them (costly strings, so only then)
+        design = dict(model.design_from_data(subjects.assign(id=vid.astype(str)), None))
+    design["treatment"] = np.zeros(len(vid))  # effects act on parameters, not via the design
+    return design
+
+
+def _check_inputs(v: Mapping[str, np.ndarray], cohort: pd.DataFrame, model: Model,
+                  estimands: Sequence[EstimandConfig], endpoints: Sequence[EndpointConfig]) -> None:
+    need = ["vid", "draw", *model.parameter_names, *model.residual.priors]
+    need += [p.name for p in (model.event.parameters if model.event else ())]
+    missing = [k for k in need if k not in v]
+    if missing:
+        raise CohortError(f"virtual patients: missing {missing} for model '{model.name}'; got "
+                          f"{sorted(v)}. Draw them with twins.virtual.sample_virtual_patients.")
+    if "vid" in cohort.columns and not np.array_equal(cohort["vid"].to_numpy(np.int64),
+                                                      np.asarray(v["vid"], np.int64)):
+        raise CohortError("cohort: column 'vid' does not match the virtual patients' vid in the "
+                          "same rows. Pass the cohort the twins were drawn for, in the same order.")
+    names = {e.name for e in endpoints}
+    bad = [s.endpoint for s in estimands if s.endpoint not in names]
+    if bad:
+        raise ConfigError(f"analysis.estimands: endpoint(s) {bad} not in endpoints "
+                          f"{sorted(names)}. Define them under endpoints.")
+
+
+def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFrame,
+                  arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
+                  estimands: Sequence[EstimandConfig], *, model: Model, seed: int,
+                  start: int = 0, stop: int | None = None) -> pd.DataFrame:
+    """Outcomes of virtual patients ``start:stop`` (rows) under every arm (module docstring).
+
+    Parameters
+    ----------
+    virtual
+        Per-patient arrays (``vid``, ``draw``, parameters, event parameters, residual sigmas), as
+        returned by :func:`twintrial.twins.virtual.sample_virtual_patients`, or a DataFrame.
+    cohort
+        Virtual cohort, same rows as ``virtual`` (covariates for the design and per-kg doses).
+    arms, endpoints, estimands
+        Typed configuration (:mod:`twintrial.arms_config`); exactly one arm is the control.
+    model
+        The structural model the twins were fitted with.
+    seed
+        Root seed of the arms streams.
+    start, stop
+        Row range (a chunk of whole patient blocks for chunk-invariant results).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(stop - start) * len(arms)`` rows, columns as in the module docstring.
+    """
+    n_all = len(virtual) if isinstance(virtual, pd.DataFrame) else len(np.asarray(virtual["vid"]))
+    stop = n_all if stop is None else min(stop, n_all)
+    v = _rows(virtual, start, stop)
+    coh = cohort.iloc[start:stop]
+    _check_inputs(v, coh, model, estimands, endpoints)
+    controls = [a for a in arms if a.control]
+    if len(controls) != 1:
+        raise ConfigError(f"arms: exactly one arm must have control: true; got {len(controls)}. "
+                          "Mark the placebo/standard-of-care arm.")
+    vid = np.asarray(v["vid"], dtype=np.int64)
+    draws = np.asarray(v["draw"], dtype=np.int64)
+    n = vid.size
+    names = list(model.parameter_names) + [p.name for p in (model.event.parameters
+                                                            if model.event else ())]
+    params = {k: np.asarray(v[k], dtype=float) for k in names}
+    sigmas = {k: np.asarray(v[k], dtype=float) for k in model.residual.priors}
+    base_design = _base_design(model, coh, vid)
+    grid = visit_grid(arms, endpoints)
+    z = normals(seed, "noise", vid, grid.size)
+    e_drop = exponentials(seed, "dropout", vid)
+    width = max((a.regimen.n_doses for a in arms if a.regimen is not None), default=1)
+    u_adh = uniforms(seed, "adherence", vid, width) if model.dose_design_keys else None
+    tte = [e for e in endpoints if e.type == "time_to_event"]
+    e_event = exponentials(seed, "event", vid) if tte else None
+    ep_by_name = {e.name: e for e in endpoints}
+    ctx = _Chunk(model=model, coh=coh, n=n, names=names, sigmas=sigmas, base_design=base_design,
+                 z=z, u_adh=u_adh, ctl_params={})
+    ctl = controls[0]
+    ctx.ctl_params = arm_parameters(params, ctl, draws, model=model, seed=seed)
+    ctl_design = ctx.design_for(ctl, None)
+    f_ctl = predict_numpy(model, ctx.ctl_params, grid, ctl_design)
+    prognostic = _prognostic(estimands, ep_by_name, f_ctl, grid, ctx.ctl_params, ctl_design, model)
+    end = study_end(endpoints)
+    out_cols: dict[str, list[np.ndarray]] = {}
+    for arm in arms:
+        p = arm_parameters(params, arm, draws, model=model, seed=seed)
+        full = ctx.trajectory_inputs(arm, p, None)
+        same_as_ctl = arm is ctl and full[0] is model
+        y_full = ctx.observe(f_ctl if same_as_ctl else predict_numpy(*full[:2], grid, full[2]))
+        t_drop = dropout_times(e_drop, arm.dropout_rate)
+        t_resc = np.full(n, np.inf)
+        if arm.rescue is not None and end is not None:
+            rv = rescue_visits(arm.rescue, float(end))
+            if rv.size:
+                t_resc = rescue_times(y_full[:, visit_index(grid, rv)], rv, arm.rescue,
+                                      model=model, before=t_drop)
+        t_stop = np.minimum(t_drop, t_resc)
+        treated = bool(arm.effects) or arm.regimen is not None
+        policy_needed = treated and bool(np.isfinite(t_stop).any())
+        policy = ctx.trajectory_inputs(arm, p, t_stop) if policy_needed else full
+        y_tp = ctx.observe(predict_numpy(*policy[:2], grid, policy[2])) if policy_needed else y_full
+        cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
+                                       "discontinuation_time": t_stop}
+        events = _EventTimes({"full": full, "policy": policy}, e_event)
+        for est in estimands:
+            ep = ep_by_name[est.endpoint]
+            if ep.type == "time_to_event":
+                h = float(ep.horizon)  # type: ignore[arg-type]
+                tp = events.get("policy", h) if est.intercurrent == "treatment_policy" else None
+                t, ev = time_to_event_strategy(est.intercurrent, events.get("full", h), tp,
+                                               t_stop, h)
+                cols[est.name], cols[f"{est.name}_event"] = t, ev.astype(np.int8)
+            else:
+                cols[est.name] = continuous_outcome(est.intercurrent, y_full, y_tp, grid, t_stop,
+                                                    ep, model=model)
+            cols[f"{est.name}_prognostic"] = prognostic[est.name]
+        for k, val in cols.items():
+            out_cols.setdefault(k, []).append(val)
+    return _assemble(vid, draws, [a.name for a in arms], out_cols)
+
+
+def _prognostic(estimands: Sequence[EstimandConfig], eps: Mapping[str, EndpointConfig],
+                f_ctl: np.ndarray, grid: np.ndarray, ctl_params: Mapping[str, np.ndarray],
+                ctl_design: Mapping[str, np.ndarray], model: Model) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    n = f_ctl.shape[0]
+    for est in estimands:
+        ep = eps[est.endpoint]
+        if ep.type == "time_to_event":
+            assert model.event is not None
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                out[est.name] = np.asarray(model.event.log_cumulative_hazard(
+                    NUMPY, np.full(n, float(ep.horizon)), dict(ctl_params),  # type: ignore[arg-type]
+                    dict(ctl_design), model), dtype=float)
+        else:
+            out[est.name] = value_at(f_ctl, grid, ep, model=model)
+    return out
+
+
+def _assemble(vid: np.ndarray, draws: np.ndarray, arm_names: list[str],
+              cols: Mapping[str, list[np.ndarray]]) -> pd.DataFrame:
+    k, n = len(arm_names), vid.size
+    arm = pd.Categorical.from_codes(np.tile(np.arange(k, dtype=np.int8), n), categories=arm_names)
+    data: dict[str, Any] = {"vid": np.repeat(vid, k), "arm": arm, "draw": np.repeat(draws, k)}
+    for name, per_arm in cols.items():
+        arr = np.empty(n * k, dtype=per_arm[0].dtype)
+        for a, values in enumerate(per_arm):
+            arr[a::k] = values
+        data[name] = arr
+    return pd.DataFrame(data)
+
+
+def _chunk_task(start: int, stop: int, *, virtual: Any, cohort: pd.DataFrame,
+                arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
+                estimands: Sequence[EstimandConfig], model: Model, seed: int) -> pd.DataFrame:
+    return simulate_arms(virtual, cohort, arms, endpoints, estimands, model=model, seed=seed,
+                         start=start, stop=stop)
+
+
+def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFrame,
+                            arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
+                            estimands: Sequence[EstimandConfig], *, model: Model, seed: int,
+                            client: Any = None, chunk_size: int = 8192) -> pd.DataFrame:
+    """The outcomes table for all virtual patients, chunk by chunk (on Dask if ``client``).
+
+    Chunks are whole patient blocks (:func:`twintrial.compute.chunk_bounds`); with ``client``
+    they run as Dask tasks (retried on another worker if one dies); results are identical for any
+    ``chunk_size`` and any number of workers. Arguments as for :func:`simulate_arms`.
+    """
+    from twintrial.compute import chunk_bounds, map_chunks
+
+    if not isinstance(virtual, pd.DataFrame):
+        virtual = pd.DataFrame({k: np.asarray(val) for k, val in virtual.items()
+                                if np.ndim(val) == 1})
+    cohort = cohort.reset_index(drop=True)
+    parts = map_chunks(_chunk_task, chunk_bounds(len(virtual), chunk_size), client=client,
+                       label="arms", virtual=virtual, cohort=cohort, arms=tuple(arms),
+                       endpoints=tuple(endpoints), estimands=tuple(estimands), model=model,
+                       seed=int(seed))
+    if not parts:
+        return simulate_arms(virtual, cohort, arms, endpoints, estimands, model=model, seed=seed,
+                             start=0, stop=0)
+    return pd.concat(parts, ignore_index=True)

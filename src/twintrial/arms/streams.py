@@ -1,0 +1,62 @@
+"""Random streams of the arms stage, keyed by (seed, "arms", stream, patient block).
+
+Streams are *not* keyed by arm wherever the randomness belongs to the patient rather than to the
+treatment (residual noise, dropout, dose-taking, the event-time exponential): every arm sees the
+same numbers, which makes the arms paired counterfactuals (common random numbers) and minimises
+the Monte Carlo variance of between-arm contrasts. Only trial-level effect sizes, which are a
+property of the arm, are keyed by arm (see :mod:`twintrial.arms.effects`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from twintrial.rng import PATIENT_BLOCK, block_generator
+
+STAGE = "arms"
+
+
+def block_draws(seed: int, stream: str, vid: np.ndarray,
+                draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
+    """Per-patient random numbers from block ``vid // PATIENT_BLOCK`` of ``(seed, "arms", stream)``.
+
+    ``draw(gen)`` must return an array whose *first* axis has ``PATIENT_BLOCK`` rows (one per
+    patient of the block); patient ``vid`` gets row ``vid % PATIENT_BLOCK``. The result for a
+    patient therefore does not depend on the chunk it is simulated in.
+    """
+    vid = np.asarray(vid, dtype=np.int64)
+    block = vid // PATIENT_BLOCK
+    order = np.argsort(block, kind="stable")
+    sb = block[order]
+    starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]]) if sb.size else np.zeros(0, int)
+    ends = np.r_[starts[1:], sb.size]
+    out: np.ndarray | None = None
+    for s0, s1 in zip(starts, ends, strict=True):
+        rows = order[s0:s1]
+        values = np.asarray(draw(block_generator(seed, STAGE, stream, block=int(sb[s0]))))
+        if out is None:
+            out = np.empty((vid.size, *values.shape[1:]), dtype=values.dtype)
+        out[rows] = values[vid[rows] % PATIENT_BLOCK]
+    if out is None:
+        probe = np.asarray(draw(block_generator(seed, STAGE, stream, block=0)))
+        out = np.empty((0, *probe.shape[1:]), dtype=probe.dtype)
+    return out
+
+
+def normals(seed: int, stream: str, vid: np.ndarray, width: int) -> np.ndarray:
+    """``(n, width)`` standard normals; column ``j`` does not depend on ``width`` (for ``j < width``)."""
+    return block_draws(seed, stream, vid,
+                       lambda g: g.standard_normal((max(width, 1), PATIENT_BLOCK)).T)[:, :width]
+
+
+def uniforms(seed: int, stream: str, vid: np.ndarray, width: int) -> np.ndarray:
+    """``(n, width)`` uniforms on [0, 1); column ``j`` does not depend on ``width``."""
+    return block_draws(seed, stream, vid,
+                       lambda g: g.random((max(width, 1), PATIENT_BLOCK)).T)[:, :width]
+
+
+def exponentials(seed: int, stream: str, vid: np.ndarray) -> np.ndarray:
+    """``(n,)`` standard exponentials."""
+    return block_draws(seed, stream, vid, lambda g: g.standard_exponential(PATIENT_BLOCK))

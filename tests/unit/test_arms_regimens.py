@@ -1,0 +1,51 @@
+"""Regimen -> dose arrays: titration, per-kg dosing, adherence, discontinuation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twintrial.arms.regimens import regimen_doses, scheduled_amounts
+from twintrial.arms_config import RegimenConfig, TitrationStep
+from twintrial.exceptions import CohortError
+
+
+def test_titration_steps_apply_from_their_dose_number() -> None:
+    reg = RegimenConfig(dose=100, interval=12, n_doses=6,
+                        titration=(TitrationStep(5, 400), TitrationStep(3, 200)))
+    assert scheduled_amounts(reg).tolist() == [100, 100, 200, 200, 400, 400]
+    d = regimen_doses(reg, 2)
+    assert d["dose_time"].tolist() == [[0, 12, 24, 36, 48, 60]] * 2
+    assert d["dose_amount"][1].tolist() == [100, 100, 200, 200, 400, 400]
+
+
+def test_per_kg_dose_scales_with_weight_and_needs_it() -> None:
+    reg = RegimenConfig(dose=4.0, unit="mg/kg", n_doses=2)
+    d = regimen_doses(reg, 2, weight=np.array([50.0, 80.0]))
+    assert d["dose_amount"].tolist() == [[200.0, 200.0], [320.0, 320.0]]
+    with pytest.raises(CohortError, match="'wt'"):
+        regimen_doses(reg, 2, weight=None)
+    with pytest.raises(CohortError):
+        regimen_doses(reg, 2, weight=np.array([50.0, np.nan]))
+
+
+def test_adherence_is_a_bernoulli_per_dose_with_missed_amount_zero() -> None:
+    reg = RegimenConfig(dose=10, n_doses=4)
+    u = np.array([[0.1, 0.9, 0.5, 0.79], [0.95, 0.2, 0.8, 0.0]])
+    d = regimen_doses(reg, 2, adherence=0.8, uniforms=u)
+    assert d["dose_amount"].tolist() == [[10, 0, 10, 10], [0, 10, 0, 10]]
+    rng = np.random.default_rng(0)
+    big = regimen_doses(RegimenConfig(dose=1, n_doses=50), 4000, adherence=0.7,
+                        uniforms=rng.random((4000, 50)))
+    assert big["dose_amount"].mean() == pytest.approx(0.7, abs=0.01)
+
+
+def test_stop_time_removes_doses_at_or_after_discontinuation() -> None:
+    reg = RegimenConfig(dose=5, interval=24, n_doses=4)
+    d = regimen_doses(reg, 3, stop_time=np.array([np.inf, 24.0, 30.0]))
+    assert d["dose_amount"].tolist() == [[5, 5, 5, 5], [5, 0, 0, 0], [5, 5, 0, 0]]
+
+
+def test_no_regimen_is_a_zero_dose() -> None:
+    d = regimen_doses(None, 3)
+    assert d["dose_amount"].shape == (3, 1) and not d["dose_amount"].any()

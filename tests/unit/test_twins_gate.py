@@ -1,0 +1,101 @@
+"""The convergence gate and the twins config section."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import jsonschema
+import pytest
+import yaml
+
+from twintrial.exceptions import ConvergenceError
+from twintrial.twins.gate import check_convergence, gate_failures
+from twintrial.twins_config import GateConfig, TwinsConfig, semantic_problems
+
+GOOD = {"max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 800.0, "divergences": 0,
+        "n_chains": 4, "individual_max_rhat": 1.004,
+        "worst": [{"parameter": "omega_V", "rhat": 1.003, "ess_bulk": 900.0, "ess_tail": 800.0}]}
+
+
+def test_good_fit_passes_silently() -> None:
+    assert check_convergence(GOOD, GateConfig()) == []
+
+
+@pytest.mark.parametrize("change, phrase", [
+    ({"max_rhat": 1.05}, "max R-hat 1.050 > 1.01"),
+    ({"min_ess_bulk": 120.0}, "min bulk ESS 120 < 400"),
+    ({"min_ess_tail": 50.0}, "min tail ESS 50 < 400"),
+    ({"divergences": 3}, "3 divergent transition(s) > 0"),
+    ({"individual_max_rhat": 1.2}, "per-patient max R-hat 1.200 > 1.01"),
+    ({"max_rhat": float("nan"), "n_chains": 1}, "R-hat not computable from 1 chain(s)"),
+])
+def test_each_threshold_is_enforced(change: dict, phrase: str) -> None:
+    diag = {**GOOD, **change}
+    assert any(phrase in f for f in gate_failures(diag, GateConfig()))
+    with pytest.raises(ConvergenceError) as err:
+        check_convergence(diag, GateConfig(), parameterization="centered")
+    msg = str(err.value)
+    assert phrase in msg and "omega_V" in msg and "Try:" in msg
+    assert "allow_unconverged" in msg
+
+
+def test_advice_names_the_fix() -> None:
+    diag = {**GOOD, "divergences": 7}
+    with pytest.raises(ConvergenceError, match=r"target_accept .*parameterization: noncentered"):
+        check_convergence(diag, GateConfig(), parameterization="centered")
+
+
+def test_allow_unconverged_turns_failure_into_visible_warning() -> None:
+    warnings = check_convergence({**GOOD, "max_rhat": 1.3}, GateConfig(), allow_unconverged=True)
+    assert len(warnings) == 1 and warnings[0].startswith("twins: UNCONVERGED")
+
+
+def test_thresholds_come_from_config() -> None:
+    lax = GateConfig(rhat_max=1.1, ess_bulk_min=100, ess_tail_min=100, max_divergences=5)
+    assert check_convergence({**GOOD, "max_rhat": 1.05, "divergences": 4, "min_ess_bulk": 150},
+                             lax) == []
+
+
+def _schema() -> dict:
+    text = resources.files("twintrial.schemas").joinpath("twins.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def test_schema_every_key_documented_with_default() -> None:
+    schema = _schema()
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub, f"{path}.{key}"
+            assert "default" in sub, f"{path}.{key}"
+            if sub.get("type") == "object" and "properties" in sub:
+                assert sub.get("additionalProperties") is False
+                walk(sub, f"{path}.{key}")
+
+    walk(schema, "twins")
+    v = jsonschema.Draft202012Validator(schema)
+    assert not list(v.iter_errors({}))
+    assert list(v.iter_errors({"sampler": "stan"}))
+    assert list(v.iter_errors({"gate": {"rhat": 1.1}}))
+    assert list(v.iter_errors({"target_accept": 1.0}))
+
+
+def test_config_from_dict_defaults_and_values() -> None:
+    cfg = TwinsConfig.from_dict({})
+    assert (cfg.sampler, cfg.chains, cfg.draws, cfg.tune) == ("nutpie", 4, 1000, 1000)
+    assert cfg.gate == GateConfig(1.01, 400, 400, 0) and cfg.allow_unconverged is False
+    cfg = TwinsConfig.from_dict({"model": {"name": "biomarker_progression",
+                                           "options": {"n_nodes": 9}},
+                                 "gate": {"rhat_max": 1.02}, "fit_window": 2.0})
+    assert cfg.model == "biomarker_progression" and cfg.model_options == {"n_nodes": 9}
+    assert cfg.gate.rhat_max == 1.02 and cfg.fit_window == 2.0
+
+
+def test_semantic_problems_catch_hopeless_settings() -> None:
+    probs = semantic_problems({"twins": {"model": {"name": "pk_1cmt_oral"}, "chains": 1,
+                                         "draws": 20}})
+    assert any(p.startswith("twins.chains: R-hat needs at least 2 chains; got 1") for p in probs)
+    assert any(p.startswith("twins.draws: chains x draws = 20") for p in probs)
+    assert semantic_problems({"twins": {"chains": 1, "draws": 20, "allow_unconverged": True}}) == []
+    probs = semantic_problems({"twins": {"model": {"name": "pk_1cmt_orl"}}})
+    assert probs and probs[0].startswith("twins.model.name: unknown model; got 'pk_1cmt_orl'")
