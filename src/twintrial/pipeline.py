@@ -23,7 +23,7 @@ from twintrial.rng import job_seed
 log = logging.getLogger("twintrial")
 
 #: stages in workflow order (the report is always last)
-STAGES: tuple[str, ...] = ("cohort", "twins", "arms", "analysis")
+STAGES: tuple[str, ...] = ("cohort", "twins", "arms", "analysis", "sensitivity", "validation")
 
 #: stages that can be run alone from the CLI (the report included)
 CLI_STAGES: tuple[str, ...] = (*STAGES, "report")
@@ -34,6 +34,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "twins": ("twins.nc", "twins.json"),
     "arms": ("outcomes.parquet", "arms.json"),
     "analysis": ("trial.json",),
+    "sensitivity": ("sensitivity.parquet", "sensitivity.json"),
+    "validation": ("validation.json",),
 }
 
 #: config sections each stage depends on (edits elsewhere do not rerun it)
@@ -42,6 +44,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "twins": ("trial", "data", "twins", "compute"),
     "arms": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis", "compute"),
     "analysis": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis", "compute"),
+    "sensitivity": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis",
+                    "sensitivity", "compute"),
+    "validation": ("trial", "data", "cohort", "twins", "validation", "compute"),
     "report": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis",
                "sensitivity", "validation", "report", "compute"),
 }
@@ -74,14 +79,19 @@ def stage_data_inputs(config: Mapping[str, Any], stage: str) -> list[str]:
 def enabled_stages(config: Mapping[str, Any]) -> list[str]:
     """Stages this configuration runs.
 
-    The twins stage runs when a model is configured (``twins.model``), arms and analysis when arms
-    and endpoints are configured; the cohort always runs.
+    The cohort always runs; twins when a model is configured (``twins.model``); arms and analysis
+    when arms and endpoints are configured; sensitivity when it has inputs; validation unless its
+    split is ``none``.
     """
     out = ["cohort"]
     if config.get("twins", {}).get("model"):
         out.append("twins")
         if config.get("arms") and config.get("endpoints"):
             out += ["arms", "analysis"]
+            if config.get("sensitivity", {}).get("inputs"):
+                out.append("sensitivity")
+        if config.get("validation", {}).get("split", {}).get("kind", "none") != "none":
+            out.append("validation")
     return out
 
 
@@ -228,6 +238,61 @@ def run_analysis(config: Mapping[str, Any], *, results_dir: str | Path,
     payload["warnings"] = _upstream_warnings(out / "arms.json") + list(payload.get("warnings", []))
     io.write_json(payload, out / "trial.json", provenance=stamp)
     return [out / "trial.json", *_save_figures(result.figures, out, "trial")]
+
+
+# --------------------------------------------------------------------------- sensitivity
+def run_sensitivity(config: Mapping[str, Any], *, results_dir: str | Path,
+                    cores: int | None = None) -> list[Path]:
+    """Global sensitivity analysis on the arms simulator: ``sensitivity.parquet`` + ``.json``."""
+    from twintrial.compute import dask_client
+    from twintrial.config import DaskConfig
+    from twintrial.sensitivity import sensitivity_outputs, sensitivity_stage
+    from twintrial.twins.io import load_twins
+
+    out = Path(results_dir)
+    root = config["trial"]["seed"]
+    seed = job_seed(root, "sensitivity")
+    with dask_client(DaskConfig.from_dict(config["compute"]["dask"]), cores=cores) as client:
+        run = sensitivity_stage(io.read_table(out / "cohort.parquet"), load_twins(out / "twins.nc"),
+                                config, client=client, arms_seed=job_seed(root, "arms"),
+                                twins_seed=job_seed(root, "virtual"), seed=seed)
+    res = sensitivity_outputs(run)
+    stamp = _stamp(config, "sensitivity", seed, [out / "cohort.parquet", out / "twins.nc"])
+    stamp["sampling"] = res.table_metadata
+    paths = [out / "sensitivity.parquet", out / "sensitivity.json"]
+    io.write_table(res.table, paths[0], provenance=stamp)
+    payload = dict(res.payload)
+    payload["warnings"] = _upstream_warnings(out / "twins.json") + list(payload.get("warnings", []))
+    io.write_json(payload, paths[1], provenance=stamp)
+    figures = {k.removeprefix("sensitivity_"): v for k, v in res.figures.items()}
+    return paths + _save_figures(figures, out, "sensitivity")
+
+
+# --------------------------------------------------------------------------- validation
+def run_validation(config: Mapping[str, Any], *, results_dir: str | Path,
+                   cores: int | None = None) -> list[Path]:
+    """Held-out predictive, survival and trial-level validation; credibility: ``validation.json``."""
+    from twintrial.models import get_model
+    from twintrial.twins_config import TwinsConfig
+    from twintrial.validation.stage import validate
+
+    out = Path(results_dir)
+    dataset = _load_data(config)
+    tw = TwinsConfig.from_dict(config["twins"])
+    seed = job_seed(config["trial"]["seed"], "validation")
+    inputs = sorted(set(dataset.source.values()))
+    artifacts = {"data": inputs[0], "cohort": out / "cohort.json", "twins": out / "twins.json"}
+    result = validate(dataset, get_model(tw.model, **dict(tw.model_options)), twins_cfg=tw,
+                      validation_cfg=config["validation"], seed=seed,
+                      cache_dir=config["compute"]["cache_dir"], cores=cores,
+                      cohort_report=io.read_json(out / "cohort.json"),
+                      cohort_cfg=config["cohort"], twins_report=io.read_json(out / "twins.json"),
+                      artifacts=artifacts, question=config["trial"].get("question"))
+    stamp = _stamp(config, "validation", seed, [*inputs, out / "cohort.json", out / "twins.json"])
+    payload = result.to_json()
+    payload["warnings"] = _upstream_warnings(out / "twins.json") + list(payload.get("warnings", []))
+    io.write_json(payload, out / "validation.json", provenance=stamp)
+    return [out / "validation.json", *_save_figures(result.figures, out, "validation")]
 
 
 # --------------------------------------------------------------------------- report

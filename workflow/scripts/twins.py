@@ -4,11 +4,13 @@ from pathlib import Path
 
 from twintrial import io, pipeline
 
-io.run_user_facing(
-    lambda: pipeline.run_twins(
-        snakemake.params.config,
-        results_dir=Path(snakemake.output.summary).parent,
-        cores=snakemake.threads,
-    ),
-    log_path=snakemake.log[0],
-)
+# Guard: Dask's spawned worker processes re-import this file as __mp_main__.
+if __name__ == "__main__":
+    io.run_user_facing(
+        lambda: pipeline.run_twins(
+            snakemake.params.config,
+            results_dir=Path(snakemake.output.summary).parent,
+            cores=snakemake.threads,
+        ),
+        log_path=snakemake.log[0],
+    )

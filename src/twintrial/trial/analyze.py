@@ -232,10 +232,16 @@ def analyze_trial(outcomes: pd.DataFrame, cohort: pd.DataFrame, *, arms: Sequenc
             truths["procova"] = truths["primary"]
         baseline = {"x": data.x} if ep.type == "continuous" else None
         favourable = benefit
+        use_procova = bool(cfg.procova and ep.type == "continuous")
+        if use_procova and not (np.nanstd(data.x) > 0 and np.nanstd(data.y0) > 0):
+            use_procova = False
+            warnings.append(f"{est.name}: PROCOVA not applied: the twin-predicted control outcome "
+                            "is constant (e.g. no drug in a placebo arm of a PK model), so it "
+                            "carries no prognostic information.")
         oc = simulate_estimand(treated, ctl, baseline, estimand=est.name, kind=ep.type, test=test,
                                n_grid=grid, replicates=cfg.replicates, alpha=cfg.alpha,
                                alternative=cfg.alternative, favourable=favourable, truths=truths,
-                               procova=cfg.procova, ties=cfg.ties, seed=seed) if grid else \
+                               procova=use_procova, ties=cfg.ties, seed=seed) if grid else \
             pd.DataFrame(columns=["estimand", "analysis", "test", "n_per_arm", "power"])
         oc_parts.append(oc)
         type1 = type1_summary(oc, "primary", cfg.alpha)
@@ -254,7 +260,7 @@ def analyze_trial(outcomes: pd.DataFrame, cohort: pd.DataFrame, *, arms: Sequenc
                                 f"at n = {min(grid)} per arm (event fraction {ev_rate:.2f}); "
                                 "log-rank power and Cox estimates are unreliable below ~20.")
         proc = None
-        if cfg.procova and ep.type == "continuous" and grid:
+        if use_procova and grid:
             proc = procova_summary(data, oc, float(truths["primary"]), cfg)
             scores[est.name] = (data.x, data.y0)
             rhos[est.name] = proc["rho"]
