@@ -36,7 +36,7 @@ lint: setup-test
 	$(VENV)/bin/snakemake --lint --configfile $(CONFIG)
 
 bench: setup-test
-	$(PY) benchmarks/run_all.py
+	for b in cohort arms sensitivity twins; do $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf results logs .snakemake

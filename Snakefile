@@ -16,7 +16,15 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/twins.smk"
 include: "workflow/rules/arms.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/report.smk"
+
+
+if STUDY.raw["twins"].get("update_data"):
+
+    include: "workflow/rules/update.smk"
+
 
 
 rule all:

@@ -96,6 +96,60 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_update(args: argparse.Namespace) -> int:
+    from twintrial import pipeline
+    from twintrial.config import load_config
+
+    study = load_config(args.config)
+    paths = pipeline.run_update(study.raw, results_dir=Path(args.results) / study.trial.name,
+                                new_data=args.data, cores=args.cores)
+    from twintrial.io import read_json
+
+    s = read_json(paths[-1])["summary"]
+    print(f"updated twins: {s['n_patients_existing']} existing and {s['n_patients_new']} new "
+          f"patients; median relative change of the predicted trajectory "
+          f"{s['median_change_rel']:.3f} (max {s['max_change_rel']:.3f})")
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from twintrial.arms_config import arms_from_list, endpoints_from_list, study_end
+    from twintrial.config import load_config
+    from twintrial.io import save_figure, write_json
+    from twintrial.rng import job_seed
+    from twintrial.twins.io import load_twins
+    from twintrial.whatif import plot_whatif, project_patient
+
+    study = load_config(args.config)
+    arms = {a.name: a for a in arms_from_list(study.raw.get("arms", []))}
+    unknown = [a for a in args.arm if a not in arms]
+    if len(args.arm) < 2 or unknown:
+        raise TwinTrialError(f"--arm: give two or more of {', '.join(arms) or '(no arms configured)'}"
+                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    results = Path(args.results) / study.trial.name
+    twins_path = results / "twins.nc"
+    if not twins_path.exists():
+        raise TwinTrialError(f"{twins_path}: no fitted twins; run the twins stage first "
+                             f"(twintrial twins {args.config})")
+    horizon = args.horizon or study_end(endpoints_from_list(study.raw.get("endpoints", [])))
+    res = project_patient(load_twins(twins_path), None, str(args.patient),
+                          [arms[a] for a in args.arm], horizon=horizon,
+                          ci_prob=study.raw["analysis"]["ci_prob"],
+                          seed=job_seed(study.trial.seed, "arms"))
+    stem = results / "whatif" / f"{args.patient}_{'_vs_'.join(args.arm)}"
+    write_json({"summary": res.summary}, stem.with_suffix(".json"))
+    save_figure(plot_whatif(res), stem.with_suffix(".png"), dpi=110, bbox_inches="tight")
+    print(f"patient {args.patient}: {' vs '.join(args.arm)} over {horizon:g} time units")
+    for key, value in res.summary.items():
+        if isinstance(value, (int, float, str)):
+            print(f"  {key}: {value}")
+    print(stem.with_suffix(".json"))
+    print(stem.with_suffix(".png"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -120,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config-docs", help="write the config reference (Markdown) from the schema")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p.set_defaults(func=_cmd_config_docs)
+
+    p = sub.add_parser("update", help="add new observations to the twins and refit")
+    p.add_argument("config", help="YAML config file")
+    p.add_argument("--data", required=True,
+                   help="new observations, same format/columns as the config's observation file")
+    p.add_argument("--results", default="results", help="results root (default: results)")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores for sampling")
+    p.set_defaults(func=_cmd_update)
+
+    p = sub.add_parser("whatif", help="project one real patient's twin under two or more arms")
+    p.add_argument("config", help="YAML config file")
+    p.add_argument("--patient", required=True, help="patient id as in the data")
+    p.add_argument("--arm", action="append", default=[], help="arm name (repeat: --arm A --arm B)")
+    p.add_argument("--horizon", type=float, help="projection horizon (default: study end)")
+    p.add_argument("--results", default="results", help="results root (default: results)")
+    p.set_defaults(func=_cmd_whatif)
 
     from twintrial.pipeline import CLI_STAGES
 

@@ -240,6 +240,73 @@ def run_analysis(config: Mapping[str, Any], *, results_dir: str | Path,
     return [out / "trial.json", *_save_figures(result.figures, out, "trial")]
 
 
+# --------------------------------------------------------------------------- twin update
+def _with_observation_path(data_cfg: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The data section with its observation file replaced by ``path`` (same format/columns)."""
+    import copy
+
+    cfg = copy.deepcopy(dict(data_cfg))
+    fmt = cfg.get("format", "tidy")
+    if fmt == "tidy":
+        cfg["observations"]["path"] = path
+        cfg.pop("events", None)
+        cfg.pop("doses", None)
+    else:
+        cfg[fmt]["path"] = path
+    return cfg
+
+
+def run_update(config: Mapping[str, Any], *, results_dir: str | Path, new_data: str | Path,
+               cores: int | None = None) -> list[Path]:
+    """Add new observations to the twins and refit: ``update/twins.nc``, ``update/changes.json``.
+
+    The previous fit is rebuilt from ``twins.nc`` and the original data; ``changes`` says, per
+    patient, how much the predicted trajectory moved and how much narrower its band became.
+    """
+    from twintrial.data import DataConfig, load_dataset
+    from twintrial.exceptions import DataError
+    from twintrial.twins.engine import prepare_data
+    from twintrial.twins.fit import TwinFit
+    from twintrial.twins.io import load_twins, model_from_attrs, save_twins, twins_summary
+    from twintrial.twins.update import update_twins
+    from twintrial.twins_config import TwinsConfig
+
+    out = Path(results_dir)
+    if not Path(new_data).is_file():
+        raise DataError(f"{new_data}: new data file not found")
+    if not (out / "twins.nc").is_file():
+        raise DataError(f"{out / 'twins.nc'}: no fitted twins to update; run the twins stage "
+                        "first (twintrial twins CONFIG)")
+    old = _load_data(config)
+    new = load_dataset(DataConfig.from_dict(_with_observation_path(config["data"], str(new_data))))
+    cfg = TwinsConfig.from_dict(config["twins"])
+    idata = load_twins(out / "twins.nc")
+    model = model_from_attrs(idata.attrs)
+    engine_data = prepare_data(old.subjects, old.observations, old.doses, old.events, model,
+                               fit_window=cfg.fit_window, parameterization=cfg.parameterization,
+                               auto_threshold=cfg.auto_threshold)
+    previous = TwinFit(idata=idata, diagnostics=io.read_json(out / "twins.json")["diagnostics"],
+                       data=engine_data, model=model, config=cfg)
+    seed = job_seed(config["trial"]["seed"], "twins", "update")
+    result = update_twins(previous, old, new, cfg=cfg, cache_dir=config["compute"]["cache_dir"],
+                          cores=cores, seed=seed)
+    stamp = _stamp(config, "twins", seed, [*sorted(set(old.source.values())), new_data,
+                                           out / "twins.nc"])
+    upd = out / "update"
+    changes = result.changes
+    paths = [save_twins(result.fit.idata, upd / "twins.nc"), upd / "twins.json",
+             upd / "changes.json"]
+    io.write_json(twins_summary(result.fit), paths[1], provenance=stamp)
+    io.write_json({"summary": {
+        "n_patients_existing": int((changes["status"] == "existing").sum()),
+        "n_patients_new": int((changes["status"] == "new").sum()),
+        "median_change_rel": float(changes["change_rel"].median()),
+        "max_change_rel": float(changes["change_rel"].max())},
+        "changes": changes.to_dict(orient="records"), "warnings": list(result.fit.warnings)},
+        paths[2], provenance=stamp)
+    return paths
+
+
 # --------------------------------------------------------------------------- sensitivity
 def run_sensitivity(config: Mapping[str, Any], *, results_dir: str | Path,
                     cores: int | None = None) -> list[Path]:

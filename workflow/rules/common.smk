@@ -36,5 +36,8 @@ def stage_inputs(stage):
 
 def final_targets():
     """Every output of every stage enabled in this config, plus the report."""
-    return [result(p) for stage in pipeline.enabled_stages(STUDY.raw)
-            for p in pipeline.OUTPUTS[stage]] + [f"{REPORTS}/report.html", f"{REPORTS}/summary.json"]
+    targets = [result(p) for stage in pipeline.enabled_stages(STUDY.raw)
+               for p in pipeline.OUTPUTS[stage]]
+    if STUDY.raw["twins"].get("update_data"):
+        targets.append(result("update/changes.json"))
+    return targets + [f"{REPORTS}/report.html", f"{REPORTS}/summary.json"]
