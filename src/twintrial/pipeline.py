@@ -237,7 +237,7 @@ def run_analysis(config: Mapping[str, Any], *, results_dir: str | Path,
     payload = result.to_json()
     payload["warnings"] = _upstream_warnings(out / "arms.json") + list(payload.get("warnings", []))
     io.write_json(payload, out / "trial.json", provenance=stamp)
-    return [out / "trial.json", *_save_figures(result.figures, out, "trial")]
+    return [out / "trial.json", *_save_figures(result.figures, out, "analysis")]
 
 
 # --------------------------------------------------------------------------- twin update
@@ -372,7 +372,7 @@ def run_report(config: Mapping[str, Any], *, results_dir: str | Path,
     out = Path(report_dir) if report_dir else Path("reports") / config["trial"]["name"]
     stage_outputs = {}
     for stage in enabled_stages(config):
-        path = results / f"{stage}.json"
+        path = results / next(p for p in OUTPUTS[stage] if p.endswith(".json"))
         if path.exists():
             stage_outputs[stage] = io.read_json(path)
     benchmarks = {p.stem: p for p in sorted((results / "benchmarks").glob("*.tsv"))}
