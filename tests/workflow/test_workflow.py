@@ -14,6 +14,7 @@ import yaml
 
 from twintrial.io import read_table_provenance
 from twintrial.pipeline import OUTPUTS, enabled_stages
+from twintrial.twins.io import load_twins
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny" / "config.yaml"
@@ -61,16 +62,20 @@ def test_full_run(workdir: Path) -> None:
         for name in OUTPUTS[stage]:
             path = results / name
             assert path.exists(), path
-            stamp = (read_table_provenance(path) if path.suffix == ".parquet"
-                     else json.loads(path.read_text()).get("provenance", {}))
-            if path.suffix in (".parquet", ".json"):
-                assert stamp["stage"] == stage and stamp["trial"] == cfg["trial"]["name"]
-                assert len(stamp["config_hash"]) == 16
-                assert all(len(h) == 64 for h in stamp["inputs"].values())
+            if path.suffix == ".parquet":
+                stamp = read_table_provenance(path)
+            elif path.suffix == ".nc":
+                stamp = json.loads(load_twins(path).attrs["provenance"])
+            else:
+                stamp = json.loads(path.read_text())["provenance"]
+            assert stamp["stage"] == stage and stamp["trial"] == cfg["trial"]["name"]
+            assert len(stamp["config_hash"]) == 16
+            assert all(len(h) == 64 for h in stamp["inputs"].values())
     report = workdir / "reports" / cfg["trial"]["name"]
     assert (report / "report.html").stat().st_size > 10_000
     summary = json.loads((report / "summary.json").read_text())
     assert summary["trial"]["name"] == cfg["trial"]["name"]
+    assert set(enabled_stages(cfg)) == {"cohort", "twins", "arms", "analysis", "validation"}
 
 
 def test_rerun_is_a_no_op(workdir: Path) -> None:
