@@ -13,14 +13,13 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from twintrial.config import DaskConfig
 from twintrial.exceptions import TwinTrialError
 from twintrial.rng import PATIENT_BLOCK
 
 log = logging.getLogger("twintrial")
-T = TypeVar("T")
 
 
 def chunk_bounds(n: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -70,7 +69,7 @@ def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None) -> I
         cluster.close()
 
 
-def map_chunks(func: Callable[..., T], bounds: Sequence[tuple[int, int]], *, client: Any = None,
+def map_chunks[T](func: Callable[..., T], bounds: Sequence[tuple[int, int]], *, client: Any = None,
                label: str = "tasks", **kwargs: Any) -> list[T]:
     """Run ``func(start, stop, **kwargs)`` for every chunk; return results in chunk order.
 

@@ -41,6 +41,7 @@ from twintrial.analysis.simulation import (
     randomize_and_observe,
     run_test,
     simulate_operating_characteristics,
+    summarise_replicates,
 )
 from twintrial.analysis.subgroups import forest_plot, interaction_test, subgroup_effects
 from twintrial.analysis.survival import cox_test, kaplan_meier, km_median, logrank_test
@@ -53,6 +54,7 @@ __all__ = [
     "logrank_test", "normal_sampler", "patient_effects", "population_sampler",
     "procova_sample_size", "procova_test", "prognostic_correlation", "prognostic_normal_sampler",
     "randomize_and_observe", "run_test", "schoenfeld_events", "simulate_operating_characteristics",
+    "summarise_replicates",
     "subgroup_effects", "t_test", "t_test_power", "t_test_sample_size", "two_proportion_test",
     "variance_factor", "welch_test",
 ]

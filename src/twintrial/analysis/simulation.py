@@ -24,7 +24,7 @@ Design decisions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -188,6 +188,37 @@ def _rate(hits: np.ndarray) -> tuple[float, float]:
     return p, float(np.sqrt(p * (1 - p) / hits.size))
 
 
+def summarise_replicates(parts: Sequence[TestResult], *, alpha: float, favourable: str,
+                         truth: float | None) -> dict[str, float]:
+    """Operating characteristics of replicate analyses (blocks of :class:`TestResult`).
+
+    Returns ``n_replicates``, ``n_failed`` (non-finite estimates, counted as not rejected),
+    ``rejection_rate`` and ``prob_success`` (rejected in the ``favourable`` direction) with their
+    Monte-Carlo SEs, ``mean_estimate``, ``empirical_se``, ``mean_se`` and, given the ``truth``,
+    ``true_effect``, ``bias`` (with MC SE) and ``coverage`` (with MC SE) of the intervals.
+    """
+    est = np.concatenate([np.ravel(r.estimate) for r in parts])
+    se = np.concatenate([np.ravel(r.se) for r in parts])
+    lo = np.concatenate([np.ravel(r.ci_low) for r in parts])
+    hi = np.concatenate([np.ravel(r.ci_high) for r in parts])
+    pv = np.concatenate([np.ravel(r.p_value) for r in parts])
+    ok = np.isfinite(est)
+    reject = np.nan_to_num(pv, nan=1.0) < alpha
+    right_way = est > 0 if favourable == "greater" else est < 0
+    row: dict[str, float] = {"n_replicates": int(est.size), "n_failed": int((~ok).sum())}
+    row["rejection_rate"], row["rejection_mc_se"] = _rate(reject)
+    row["prob_success"], row["prob_success_mc_se"] = _rate(reject & right_way)
+    row["mean_estimate"] = float(np.mean(est[ok])) if ok.any() else np.nan
+    row["empirical_se"] = float(np.std(est[ok], ddof=1)) if ok.sum() > 1 else np.nan
+    row["mean_se"] = float(np.mean(se[ok])) if ok.any() else np.nan
+    if truth is not None and ok.any():
+        row["true_effect"] = float(truth)
+        row["bias"] = row["mean_estimate"] - truth
+        row["bias_mc_se"] = row["empirical_se"] / np.sqrt(max(ok.sum(), 1))
+        row["coverage"], row["coverage_mc_se"] = _rate((lo[ok] <= truth) & (truth <= hi[ok]))
+    return row
+
+
 def simulate_operating_characteristics(
         sampler: Sampler, *, n_grid: Iterable[int], n_replicates: int,
         test: str | Callable[..., TestResult], alpha: float = 0.05,
@@ -239,25 +270,8 @@ def simulate_operating_characteristics(
             gen = rng_mod.generator(seed, "analysis", endpoint, int(n), "replicate-block", b)
             parts.append(run_test(test, sampler(int(n), reps, gen), alpha=alpha,
                                   alternative=alternative))
-        est = np.concatenate([np.ravel(r.estimate) for r in parts])
-        se = np.concatenate([np.ravel(r.se) for r in parts])
-        lo = np.concatenate([np.ravel(r.ci_low) for r in parts])
-        hi = np.concatenate([np.ravel(r.ci_high) for r in parts])
-        pv = np.concatenate([np.ravel(r.p_value) for r in parts])
-        ok = np.isfinite(est)
-        reject = np.nan_to_num(pv, nan=1.0) < alpha
-        right_way = est > 0 if favourable == "greater" else est < 0
-        row: dict[str, float] = {"n_per_arm": int(n), "n_replicates": int(n_replicates),
-                                 "n_failed": int((~ok).sum())}
-        row["rejection_rate"], row["rejection_mc_se"] = _rate(reject)
-        row["prob_success"], row["prob_success_mc_se"] = _rate(reject & right_way)
-        row["mean_estimate"] = float(np.mean(est[ok])) if ok.any() else np.nan
-        row["empirical_se"] = float(np.std(est[ok], ddof=1)) if ok.sum() > 1 else np.nan
-        row["mean_se"] = float(np.mean(se[ok])) if ok.any() else np.nan
-        if true_effect is not None:
-            row["bias"] = row["mean_estimate"] - true_effect
-            row["bias_mc_se"] = row["empirical_se"] / np.sqrt(max(ok.sum(), 1))
-            row["coverage"], row["coverage_mc_se"] = _rate(
-                (lo[ok] <= true_effect) & (true_effect <= hi[ok]))
+        row: dict[str, float] = {"n_per_arm": int(n)}
+        row.update(summarise_replicates(parts, alpha=alpha, favourable=favourable,
+                                        truth=true_effect))
         rows.append(row)
     return pd.DataFrame(rows)

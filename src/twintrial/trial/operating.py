@@ -33,38 +33,17 @@ from twintrial.analysis import (
     cox_test,
     randomize_and_observe,
     run_test,
+    summarise_replicates,
 )
 from twintrial.analysis.continuous import ancova
 
 __all__ = ["simulate_estimand"]
 
 
-def _rate(hits: np.ndarray) -> tuple[float, float]:
-    p = float(np.mean(hits))
-    return p, float(np.sqrt(p * (1 - p) / hits.size))
-
-
 def _summarise(parts: Sequence[TestResult], *, alpha: float, favourable: str,
                truth: float | None) -> dict[str, float]:
-    est = np.concatenate([np.ravel(r.estimate) for r in parts])
-    se = np.concatenate([np.ravel(r.se) for r in parts])
-    lo = np.concatenate([np.ravel(r.ci_low) for r in parts])
-    hi = np.concatenate([np.ravel(r.ci_high) for r in parts])
-    pv = np.concatenate([np.ravel(r.p_value) for r in parts])
-    ok = np.isfinite(est)
-    reject = np.nan_to_num(pv, nan=1.0) < alpha
-    right_way = est > 0 if favourable == "greater" else est < 0
-    row: dict[str, float] = {"n_replicates": int(est.size), "n_failed": int((~ok).sum())}
-    row["power"], row["power_mc_se"] = _rate(reject)
-    row["prob_success"], row["prob_success_mc_se"] = _rate(reject & right_way)
-    row["mean_estimate"] = float(np.mean(est[ok])) if ok.any() else np.nan
-    row["empirical_se"] = float(np.std(est[ok], ddof=1)) if ok.sum() > 1 else np.nan
-    row["mean_se"] = float(np.mean(se[ok])) if ok.any() else np.nan
-    if truth is not None and ok.any():
-        row["true_effect"] = float(truth)
-        row["bias"] = row["mean_estimate"] - truth
-        row["bias_mc_se"] = row["empirical_se"] / np.sqrt(max(ok.sum(), 1))
-        row["coverage"], row["coverage_mc_se"] = _rate((lo[ok] <= truth) & (truth <= hi[ok]))
+    row = summarise_replicates(parts, alpha=alpha, favourable=favourable, truth=truth)
+    row["power"], row["power_mc_se"] = row.pop("rejection_rate"), row.pop("rejection_mc_se")
     return row
 
 
