@@ -348,7 +348,8 @@ def run_validation(config: Mapping[str, Any], *, results_dir: str | Path,
     tw = TwinsConfig.from_dict(config["twins"])
     seed = job_seed(config["trial"]["seed"], "validation")
     inputs = sorted(set(dataset.source.values()))
-    artifacts = {"data": inputs[0], "cohort": out / "cohort.json", "twins": out / "twins.json"}
+    observed = dataset.source.get("observations") or next(iter(dataset.source.values()))
+    artifacts = {"data": observed, "cohort": out / "cohort.json", "twins": out / "twins.json"}
     result = validate(dataset, get_model(tw.model, **dict(tw.model_options)), twins_cfg=tw,
                       validation_cfg=config["validation"], seed=seed,
                       cache_dir=config["compute"]["cache_dir"], cores=cores,

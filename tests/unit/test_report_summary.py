@@ -234,11 +234,11 @@ def test_stage_declared_key_results_with_intervals() -> None:
                 "warnings": [], "provenance": {}}
     summary = _summary(analysis=analysis)
     results = summary["executive"]["key_results"]
-    assert results[-1] == {"label": "Treatment effect on log-bilirubin",
+    assert results[0] == {"label": "Treatment effect on log-bilirubin",
                            "key": "analysis.effect.estimate", "fmt": ".2f",
                            "interval": ["analysis.effect.lo", "analysis.effect.hi"],
                            "interval_label": "interval"}
-    assert results[0]["key"] == "cohort.n_virtual"  # cohort defaults come first
+    assert results[1]["key"] == "cohort.n_virtual"  # the trial's answer first, cohort last
     analysis["key_results"][0]["interval"] = ["effect.lo", "effect.upper"]
     with pytest.raises(ReportError, match=r"analysis\.effect\.upper"):
         _summary(analysis=analysis)

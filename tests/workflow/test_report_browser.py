@@ -64,10 +64,21 @@ def _selfcheck(page: Path, tmp_path: Path) -> tuple[dict, list[str]]:
     return json.loads(match.group(1)), console
 
 
+DATA = Path(__file__).resolve().parents[1] / "data" / "report"
+
+
+def _stage_jsons() -> dict[str, dict]:
+    """Trimmed real outputs of the PBC trial (tests/data/report/README.md)."""
+    return {stage: json.loads((DATA / f"{name}.json").read_text()) for stage, name in
+            (("twins", "twins"), ("analysis", "trial"), ("sensitivity", "sensitivity"),
+             ("validation", "validation"))}
+
+
 def _report(tmp_path: Path, *, corrupt_png: bool = False) -> Path:
     fx = _fixture_module()
     cfg = fx.config_raw()
-    summary = build_summary(cfg, {"cohort": fx.cohort_stage_json(cfg)},
+    stages = {} if corrupt_png else _stage_jsons()
+    summary = build_summary(cfg, {"cohort": fx.cohort_stage_json(cfg), **stages},
                             benchmarks={"cohort": parse_benchmark_tsv(fx.BENCHMARK_TSV)})
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
     ax.hist([0.1, 0.4, 0.4, 0.7, 0.9, 1.3], bins=5, color="#1f4e79")
@@ -78,9 +89,12 @@ def _report(tmp_path: Path, *, corrupt_png: bool = False) -> Path:
     plt.close(fig)
     if corrupt_png:  # a PNG signature followed by garbage: embeds, but cannot decode
         png.write_bytes(png.read_bytes()[:8] + b"\x00garbage" * 40)
+    figures = {"cohort_marginals.png": png, "cohort_correlation.svg": svg}
+    if stages:  # one figure in each stage section (the same picture, to keep the test fast)
+        figures.update({f"{stage}_check.png": png for stage in
+                        ("twins", "analysis", "sensitivity", "validation")})
     page = tmp_path / ("broken.html" if corrupt_png else "report.html")
-    page.write_text(render_report(summary, {"cohort_marginals.png": png,
-                                            "cohort_correlation.svg": svg}), encoding="utf-8")
+    page.write_text(render_report(summary, figures), encoding="utf-8")
     return page
 
 
@@ -89,9 +103,11 @@ def test_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
     check, console = _selfcheck(page, tmp_path)
     assert console == []
     assert check["errors"] == []
-    assert check["images"] == 1 and check["undecoded"] == 0
+    assert check["images"] == 5 and check["undecoded"] == 0
     assert check["svgs"] == 1
     assert check["sections"] == [s[0] for s in SECTIONS]
+    html = page.read_text(encoding="utf-8")
+    assert "layout is not written yet" not in html and 'class="missing"' not in html
 
     shot = tmp_path / "report.png"
     run = _chromium([f"--screenshot={shot}", "--window-size=1280,4000", page.as_uri()],

@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 
 from twintrial.report.errors import ReportError
 from twintrial.report.keys import figure_key, format_value, lookup
+from twintrial.report.latex import latex_to_html
 from twintrial.report.summary import SECTIONS, STAGES
 
 #: Which section shows a figure whose name starts with this prefix.
@@ -32,6 +33,27 @@ WARNING_SECTION = {"cohort": "cohort", "twins": "twins", "arms": "results", "ana
                    "sensitivity": "sensitivity", "validation": "validation", "report": "provenance"}
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+#: Captions for the figures stages write without one (``figures`` missing from their JSON);
+#: ``{rest}`` is the part of the name after the prefix.
+DEFAULT_CAPTIONS = (
+    ("analysis/forest_", "Subgroup forest plot of estimand {rest}: effect and interval overall and "
+                         "in each subgroup (n treated/n control)."),
+    ("analysis/power_curve", "Simulated power (with Monte Carlo error bars) against patients per "
+                             "arm, by estimand, with and without PROCOVA; crosses mark the type "
+                             "I error under a null arm."),
+    ("analysis/procova", "PROCOVA: the twins' prognostic score against the observed control "
+                         "outcome (correlation rho), and the sample size per arm for the target "
+                         "power with and without adjustment."),
+    ("analysis/effect_distribution", "Distribution of the individual (counterfactual) treatment "
+                                     "effects over the virtual patients, by estimand."),
+    ("twins/individual_fits", "Individual fits: observed data with each twin's posterior median "
+                              "and band."),
+    ("twins/population", "Posterior of the population parameters: median with 90% and 95% "
+                         "intervals."),
+    ("sensitivity/sobol", "Sobol' first-order (S1) and total (ST) indices per output, with "
+                          "bootstrap confidence intervals."),
+)
 
 
 def _embed(path: str | os.PathLike[str], key: str, alt: str) -> Markup:
@@ -53,13 +75,20 @@ def _embed(path: str | os.PathLike[str], key: str, alt: str) -> Markup:
     return Markup(f'<img src="data:image/png;base64,{b64}" alt="{escape(alt)}">')
 
 
+def _default_caption(key: str) -> str:
+    for prefix, text in DEFAULT_CAPTIONS:
+        if key.startswith(prefix):
+            return text.format(rest=key[len(prefix):])
+    return key.split("/", 1)[1].replace("_", " ").capitalize()
+
+
 def _figures_by_section(summary: Mapping[str, Any], figures: Mapping[str, Any]
                         ) -> dict[str, list[dict[str, Any]]]:
     captions = summary.get("figures") or {}
     out: dict[str, list[dict[str, Any]]] = {}
     for key in sorted(figures, key=figure_key):
         norm = figure_key(key)
-        caption = captions.get(norm) or norm.split("/", 1)[1].replace("_", " ").capitalize()
+        caption = captions.get(norm) or _default_caption(norm)
         section = FIGURE_SECTION.get(norm.split("/", 1)[0], "results")
         out.setdefault(section, []).append(
             {"key": norm, "caption": caption, "html": _embed(figures[key], key, caption)})
@@ -129,7 +158,10 @@ def render_report(summary: Mapping[str, Any], figures: Mapping[str, str | os.Pat
         val=lambda key: lookup(summary, key, default=None),
         has=lambda key: lookup(summary, key, default=None) is not None,
         to_yaml=_yaml,
+        math=latex_to_html,
         figures=figs,
+        figure_number=lambda key: next((f["number"] for fs in figs.values() for f in fs
+                                        if f["key"] == key), None),
         section_warnings=warnings_by_section,
         sections=SECTIONS,
         stages=STAGES,

@@ -24,6 +24,13 @@ from twintrial.report.benchmarks import format_hms, read_benchmark
 from twintrial.report.cohort_view import cohort_view
 from twintrial.report.errors import ReportError
 from twintrial.report.keys import figure_key, lookup
+from twintrial.report.stage_views import (
+    analysis_key_results,
+    analysis_metrics,
+    sensitivity_view,
+    twins_view,
+    validation_view,
+)
 
 SCHEMA_VERSION = 1
 
@@ -307,15 +314,28 @@ def build_summary(config_raw: Mapping[str, Any], stage_outputs: Mapping[str, Any
         summary[stage] = outs[stage]["summary"] if stage in outs else None
     if summary["cohort"] is not None:
         summary["cohort"] = cohort_view(outs["cohort"], config_raw)
+    for stage, view in (("twins", lambda o: twins_view(o, config_raw)),
+                        ("sensitivity", sensitivity_view), ("validation", validation_view)):
+        if stage in outs:
+            summary[stage] = view(outs[stage])
     summary["metrics"] = {"cohort": _cohort_metrics(summary["cohort"])} if summary["cohort"] else {}
+    if summary["analysis"] is not None and analysis_metrics(summary["analysis"], config_raw):
+        summary["metrics"]["analysis"] = analysis_metrics(summary["analysis"], config_raw)
     summary["figures"] = {figure_key(name): str(caption) for s in STAGES if s in outs
                           for name, caption in (outs[s].get("figures") or {}).items()}
 
-    key_results = _default_cohort_results(summary) if "cohort" in outs and \
-        not outs["cohort"].get("key_results") else []
+    # the trial's answer first (effects, power), then validation, then the cohort
+    by_stage: dict[str, list[dict[str, Any]]] = {}
     for stage in STAGES:
         if stage in outs:
-            key_results += _stage_key_results(stage, outs[stage], summary)
+            by_stage[stage] = _stage_key_results(stage, outs[stage], summary)
+    if "analysis" in outs and not outs["analysis"].get("key_results"):
+        by_stage["analysis"] = analysis_key_results(summary["analysis"],
+                                                     summary["metrics"].get("analysis"))
+    if "cohort" in outs and not outs["cohort"].get("key_results"):
+        by_stage["cohort"] = _default_cohort_results(summary)
+    order = ("analysis", "validation", "sensitivity", "twins", "arms", "cohort")
+    key_results = [r for stage in order for r in by_stage.get(stage, [])]
     summary["executive"] = {"key_results": key_results,
                             "credibility": _credibility(summary["validation"])}
 
