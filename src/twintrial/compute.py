@@ -80,7 +80,9 @@ def map_chunks[T](func: Callable[..., T], bounds: Sequence[tuple[int, int]], *, 
         return [func(start, stop, **kwargs) for start, stop in bounds]
     from distributed import as_completed
 
-    scattered = {k: client.scatter(v, broadcast=True) if _is_large(v) else v
+    # hash=False: identical data scattered by an earlier call gets its own key, so that call's
+    # release cannot delete what these tasks depend on ("lost dependencies")
+    scattered = {k: client.scatter(v, broadcast=True, hash=False) if _is_large(v) else v
                  for k, v in kwargs.items()}
     futures = [client.submit(func, start, stop, **scattered, pure=False, retries=2)
                for start, stop in bounds]

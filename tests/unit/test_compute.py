@@ -32,3 +32,18 @@ def test_map_chunks_is_chunk_invariant() -> None:
     a = np.concatenate(map_chunks(_draw, chunk_bounds(5000, 1024), seed=3))
     b = np.concatenate(map_chunks(_draw, chunk_bounds(5000, 4096), seed=3))
     np.testing.assert_array_equal(a, b)
+
+
+def _sum_rows(start: int, stop: int, *, data: np.ndarray) -> float:
+    return float(data[start:stop].sum())
+
+
+def test_repeated_runs_with_the_same_scattered_input() -> None:
+    """Regression: scattering identical data twice must not lose the second run's dependencies."""
+    from distributed import Client
+
+    data = np.arange(300_000, dtype=float)  # > 1 MB: scattered to the workers
+    bounds = chunk_bounds(len(data), 4096)
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        results = [sum(map_chunks(_sum_rows, bounds, client=c, data=data)) for _ in range(4)]
+    assert results == [float(data.sum())] * 4
