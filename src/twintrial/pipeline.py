@@ -377,7 +377,9 @@ def run_report(config: Mapping[str, Any], *, results_dir: str | Path,
         if path.exists():
             stage_outputs[stage] = io.read_json(path)
     benchmarks = {p.stem: p for p in sorted((results / "benchmarks").glob("*.tsv"))}
-    figures = {p.stem: p for p in sorted((results / "figures").glob("*.png"))}
+    stages = set(enabled_stages(config))  # not the leftovers of another configuration's run
+    figures = {p.stem: p for p in sorted((results / "figures").glob("*.png"))
+               if p.stem.split("_", 1)[0] in stages}
     summary = build_summary(dict(config), stage_outputs, benchmarks=benchmarks)
     html = render_report(summary, figures)
     paths = [out / "summary.json", out / "report.html"]
