@@ -13,11 +13,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _support.pk_data import TRUE, simulate_pk
 
 from twintrial.data.dataset import Dataset
 from twintrial.exceptions import ConvergenceError
 from twintrial.models import get_model
-from twintrial.models.backend import NUMPY
 from twintrial.twins.fit import fit_twins
 from twintrial.twins.io import load_twins, save_twins, twins_summary, warnings_of
 from twintrial.twins.plots import twins_figures
@@ -25,35 +25,6 @@ from twintrial.twins.posterior import add_predictions, patient_parameter_summary
 from twintrial.twins.update import update_twins
 from twintrial.twins.virtual import sample_virtual_patients
 from twintrial.twins_config import GateConfig, TwinsConfig
-
-TRUE = {"ka": 1.5, "CL": 2.8, "V": 32.0}
-OMEGA = {"ka": 0.4, "CL": 0.25, "V": 0.15}
-TIMES = np.array([0.25, 0.5, 1.0, 2.0, 3.5, 5.0, 7.0, 9.0, 12.0, 24.0])
-
-
-def simulate_pk(n: int, seed: int, times: np.ndarray = TIMES) -> Dataset:
-    """Data from the model itself with known population parameters (combined error)."""
-    rng = np.random.default_rng(seed)
-    model = get_model("pk_1cmt_oral")
-    wt = rng.uniform(55, 90, n)
-    ids = [f"p{i:03d}" for i in range(n)]
-    params = {p: TRUE[p] * np.exp(OMEGA[p] * rng.standard_normal(n)) for p in TRUE}
-    params["CL"] *= (wt / 70) ** 0.75
-    params["V"] *= wt / 70
-    dose = np.full(n, 320.0)
-    design = {"dose_time": np.zeros((n, 1)), "dose_amount": dose[:, None]}
-    f = model.predict(NUMPY, {k: v[:, None] for k, v in params.items()}, times[None, :],
-                      {k: v[:, None, :] for k, v in design.items()})
-    y = f + np.sqrt(0.1 ** 2 + (0.1 * f) ** 2) * rng.standard_normal(f.shape)
-    obs = pd.DataFrame({"id": np.repeat(ids, len(times)), "time": np.tile(times, n),
-                        "variable": "conc", "value": y.ravel(), "cens": np.int8(0)})
-    subjects = pd.DataFrame({"id": ids, "arm": pd.Series([pd.NA] * n, dtype="str"), "wt": wt})
-    doses = pd.DataFrame({"id": ids, "time": 0.0, "amount": dose, "route": "oral",
-                          "duration": 0.0})
-    events = pd.DataFrame({"id": pd.Series([], dtype="str"), "time": pd.Series([], dtype=float),
-                           "event": pd.Series([], dtype=np.int8)})
-    return Dataset(subjects, obs, doses, events, time_unit="h")
-
 
 CFG = TwinsConfig(chains=2, draws=400, tune=400, target_accept=0.9,
                   gate=GateConfig(rhat_max=1.05, ess_bulk_min=150, ess_tail_min=100,

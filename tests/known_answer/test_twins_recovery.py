@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _support import pk_data
 from scipy import stats
 
 from twintrial.data.dataset import Dataset
@@ -42,14 +43,13 @@ def _load(name: str, path: Path):  # noqa: ANN202
 
 
 def test_pk_coverage_over_repeated_seeds() -> None:
-    smoke = _load("twins_fit_smoke", Path(__file__).with_name("test_twins_fit.py"))
     cfg = TwinsConfig(chains=4, draws=500, tune=500, allow_unconverged=True)
     hits, total = 0, 0
     for seed in range(20):
-        ds = smoke.simulate_pk(16, seed=100 + seed)
+        ds = pk_data.simulate_pk(16, seed=100 + seed)
         fit = fit_twins(ds, get_model("pk_1cmt_oral"), cfg, cores=2, seed=seed)
         pop = population_summary(fit.idata, fit.model).set_index("parameter")
-        for p, v in smoke.TRUE.items():
+        for p, v in pk_data.TRUE.items():
             hits += int(pop.loc[f"typical_{p}", "lower90"] < v < pop.loc[f"typical_{p}", "upper90"])
             total += 1
     # 60 intervals at 90%: a central 99% binomial range

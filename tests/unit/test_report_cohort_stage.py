@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import warnings
-from pathlib import Path
 
+import _support.report_fixture as fx  # noqa: E402
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,20 +14,6 @@ from twintrial.cohort import CohortConfig, build_cohort
 from twintrial.io import dumps_json
 from twintrial.report import build_summary, lookup, render_report
 
-
-def _load_fixture():
-    """tests/unit/test_report_fixture.py, loaded by path (pytest uses --import-mode=importlib)."""
-    name = "_twintrial_report_test_fixture"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "unit" / "test_report_fixture.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _load_fixture()
 config_raw = fx.config_raw
 _parse, shown_equals, _MISSING = fx.parse_html, fx.shown_equals, fx.MISSING
 

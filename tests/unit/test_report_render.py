@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import _support.report_fixture as fx  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
@@ -25,20 +23,6 @@ from twintrial.report import (  # noqa: E402
     render_report,
 )
 
-
-def _load_fixture():
-    """tests/unit/test_report_fixture.py, loaded by path (pytest uses --import-mode=importlib)."""
-    name = "_twintrial_report_test_fixture"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "unit" / "test_report_fixture.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _load_fixture()
 config_raw, cohort_stage_json, BENCHMARK_TSV = fx.config_raw, fx.cohort_stage_json, fx.BENCHMARK_TSV
 _parse, shown_equals, _MISSING = fx.parse_html, fx.shown_equals, fx.MISSING
 

@@ -8,41 +8,14 @@ the stage JSON; a stage JSON without the expected blocks still renders and says 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
+import _support.report_fixture as fx  # noqa: E402
 import pytest
 
 from twintrial.io import dumps_json
 from twintrial.report import build_summary, lookup, render_report
 from twintrial.report.latex import latex_to_html
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "report"
-
-
-def _load_fixture():
-    """tests/unit/test_report_fixture.py, loaded by path (pytest uses --import-mode=importlib)."""
-    name = "_twintrial_report_test_fixture"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "unit" / "test_report_fixture.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _load_fixture()
-
-
-def stage_jsons() -> dict[str, dict]:
-    """Real-shaped stage outputs (fresh copies)."""
-    return {"twins": json.loads((DATA / "twins.json").read_text()),
-            "analysis": json.loads((DATA / "trial.json").read_text()),
-            "sensitivity": json.loads((DATA / "sensitivity.json").read_text()),
-            "validation": json.loads((DATA / "validation.json").read_text())}
 
 
 def config() -> dict:
@@ -64,7 +37,7 @@ def _section(html: str, section_id: str) -> str:
 @pytest.fixture(scope="module")
 def rendered():
     cfg = config()
-    summary = build_summary(cfg, {"cohort": fx.cohort_stage_json(cfg), **stage_jsons()},
+    summary = build_summary(cfg, {"cohort": fx.cohort_stage_json(cfg), **fx.stage_jsons()},
                             host={"hostname": "test-host"})
     return summary, render_report(summary, {})
 
@@ -128,7 +101,7 @@ def test_executive_key_results_carry_effects_power_and_procova(rendered) -> None
 
 
 def test_summary_copies_stage_numbers_and_never_invents_them() -> None:
-    outs = stage_jsons()
+    outs = fx.stage_jsons()
     summary = build_summary(config(), outs, host={})
     twins = outs["twins"]
     for row in summary["twins"]["parameter_table"]:
@@ -159,7 +132,7 @@ def test_summary_copies_stage_numbers_and_never_invents_them() -> None:
 
 
 def test_a_failing_gate_check_shows_a_fail_badge() -> None:
-    outs = stage_jsons()
+    outs = fx.stage_jsons()
     outs["twins"]["summary"]["max_rhat"] = 1.05
     outs["twins"]["summary"]["divergences"] = 3
     summary = build_summary(config(), outs, host={})
@@ -188,7 +161,7 @@ def test_a_stage_json_of_unknown_shape_still_renders(stage, section, missing) ->
 
 
 def test_partial_blocks_say_what_is_missing() -> None:
-    outs = stage_jsons()
+    outs = fx.stage_jsons()
     del outs["twins"]["model_description"]
     del outs["validation"]["summary"]["survival"]
     cred = copy.deepcopy(outs["validation"]["summary"]["credibility"])

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
+import _support.report_fixture as fx  # noqa: E402
 import numpy as np
 import pytest
 
@@ -25,20 +23,6 @@ from twintrial.report import (
 )
 from twintrial.report.keys import figure_key
 
-
-def _load_fixture():
-    """tests/unit/test_report_fixture.py, loaded by path (pytest uses --import-mode=importlib)."""
-    name = "_twintrial_report_test_fixture"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "unit" / "test_report_fixture.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _load_fixture()
 config_raw, cohort_stage_json, BENCHMARK_TSV = fx.config_raw, fx.cohort_stage_json, fx.BENCHMARK_TSV
 
 HOST = {"hostname": "test-host", "cpus": 2}

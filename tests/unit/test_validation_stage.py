@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from _support.pk_data import tiny_pk
 
 from twintrial.data.dataset import Dataset
 from twintrial.io import dumps_json
 from twintrial.models import get_model
-from twintrial.models.backend import NUMPY
 from twintrial.twins_config import GateConfig, TwinsConfig
 from twintrial.validation.checks import cohort_checks, credibility_summary
 from twintrial.validation.credibility import assess_credibility, evidence_item
@@ -177,29 +177,6 @@ def test_credibility_rows_follow_the_report_contract() -> None:
 
 
 # ----------------------------------------------------------------------------- a tiny real run
-
-TIMES = np.array([0.5, 1.0, 2.0, 4.0, 6.0, 9.0, 12.0, 24.0])
-
-
-def tiny_pk(n: int = 10, seed: int = 4) -> Dataset:
-    """Data simulated from the one-compartment model itself (known population values)."""
-    rng = np.random.default_rng(seed)
-    model = get_model("pk_1cmt_oral")
-    ids = [f"s{i:02d}" for i in range(n)]
-    wt = rng.uniform(55, 90, n)
-    p = {"ka": 1.5 * np.exp(0.3 * rng.standard_normal(n)),
-         "CL": 2.8 * (wt / 70) ** 0.75 * np.exp(0.25 * rng.standard_normal(n)),
-         "V": 32.0 * (wt / 70) * np.exp(0.15 * rng.standard_normal(n))}
-    design = {"dose_time": np.zeros((n, 1, 1)), "dose_amount": np.full((n, 1, 1), 320.0)}
-    f = model.predict(NUMPY, {k: v[:, None] for k, v in p.items()}, TIMES[None, :], design)
-    y = f + np.sqrt(0.1**2 + (0.1 * f) ** 2) * rng.standard_normal(f.shape)
-    obs = pd.DataFrame({"id": np.repeat(ids, TIMES.size), "time": np.tile(TIMES, n),
-                        "variable": "conc", "value": y.ravel(), "cens": np.int8(0)})
-    subjects = pd.DataFrame({"id": ids, "arm": pd.Series([pd.NA] * n, dtype="str"), "wt": wt})
-    doses = pd.DataFrame({"id": ids, "time": 0.0, "amount": 320.0, "route": "oral", "duration": 0.0})
-    events = pd.DataFrame({"id": pd.Series([], dtype="str"), "time": pd.Series([], dtype=float),
-                           "event": pd.Series([], dtype=np.int8)})
-    return Dataset(subjects, obs, doses, events, units={"conc": "mg/L", "wt": "kg"}, time_unit="h")
 
 
 FAST = TwinsConfig(chains=2, draws=600, tune=400, parameterization="noncentered",

@@ -9,18 +9,17 @@ Skipped, with the reason, when Chromium is not installed (``scripts/ensure-chrom
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import _support.report_fixture as fx  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
@@ -35,18 +34,6 @@ pytestmark = pytest.mark.skipif(
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
-
-
-def _fixture_module():
-    """tests/unit/test_report_fixture.py, loaded by path (pytest uses --import-mode=importlib)."""
-    name = "_twintrial_report_test_fixture"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "unit" / "test_report_fixture.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
@@ -64,20 +51,11 @@ def _selfcheck(page: Path, tmp_path: Path) -> tuple[dict, list[str]]:
     return json.loads(match.group(1)), console
 
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "report"
-
-
-def _stage_jsons() -> dict[str, dict]:
-    """Trimmed real outputs of the PBC trial (tests/data/report/README.md)."""
-    return {stage: json.loads((DATA / f"{name}.json").read_text()) for stage, name in
-            (("twins", "twins"), ("analysis", "trial"), ("sensitivity", "sensitivity"),
-             ("validation", "validation"))}
 
 
 def _report(tmp_path: Path, *, corrupt_png: bool = False) -> Path:
-    fx = _fixture_module()
     cfg = fx.config_raw()
-    stages = {} if corrupt_png else _stage_jsons()
+    stages = {} if corrupt_png else fx.stage_jsons()
     summary = build_summary(cfg, {"cohort": fx.cohort_stage_json(cfg), **stages},
                             benchmarks={"cohort": parse_benchmark_tsv(fx.BENCHMARK_TSV)})
     fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
