@@ -8,6 +8,7 @@ can pass the convergence gate at all.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -53,6 +54,7 @@ class TwinsConfig:
     model: str = "pk_1cmt_oral"
     model_options: Mapping[str, Any] = field(default_factory=dict)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
+    backend: Literal["auto", "jax", "numba"] = "auto"
     chains: int = 4
     draws: int = 1000
     tune: int = 1000
@@ -73,6 +75,7 @@ class TwinsConfig:
         return cls(model=str(m.get("name", "pk_1cmt_oral")),
                    model_options=dict(m.get("options") or {}),
                    sampler=d.get("sampler", "nutpie"),
+                   backend=d.get("backend", "auto"),
                    chains=int(d.get("chains", 4)), draws=int(d.get("draws", 1000)),
                    tune=int(d.get("tune", 1000)),
                    target_accept=float(d.get("target_accept", 0.9)),
@@ -115,6 +118,9 @@ def semantic_problems(raw: Mapping[str, Any]) -> list[str]:
     if name and known is not None and name not in known:
         problems.append(f"twins.model.name: unknown model; got {name!r}. "
                         f"Use one of: {', '.join(known)}.")
+    if tw.get("backend") == "jax" and importlib.util.find_spec("jax") is None:
+        problems.append("twins.backend: 'jax' is not installed; install it (pip install jax) or "
+                        "set backend: numba (or auto).")
     if not tw.get("allow_unconverged", False):
         chains, draws = int(tw.get("chains", 4)), int(tw.get("draws", 1000))
         gate = tw.get("gate") or {}

@@ -99,3 +99,27 @@ def test_semantic_problems_catch_hopeless_settings() -> None:
     assert semantic_problems({"twins": {"chains": 1, "draws": 20, "allow_unconverged": True}}) == []
     probs = semantic_problems({"twins": {"model": {"name": "pk_1cmt_orl"}}})
     assert probs and probs[0].startswith("twins.model.name: unknown model; got 'pk_1cmt_orl'")
+
+
+def test_backend_auto_takes_jax_when_installed_and_numba_otherwise(monkeypatch) -> None:
+    import importlib.util
+
+    from twintrial.exceptions import ConfigError
+    from twintrial.twins.fit import resolve_backend
+
+    assert TwinsConfig.from_dict({}).backend == "auto"
+    assert TwinsConfig.from_dict({"backend": "numba"}).backend == "numba"
+    assert resolve_backend("numba") == "numba"
+    real = importlib.util.find_spec
+    installed = real("jax") is not None
+    assert resolve_backend("auto") == ("jax" if installed else "numba")
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    assert resolve_backend("auto") == "numba"
+    with pytest.raises(ConfigError, match=r"twins\.backend: 'jax' is not installed"):
+        resolve_backend("jax")
+    assert semantic_problems({"twins": {"backend": "jax"}}) == [
+        "twins.backend: 'jax' is not installed; install it (pip install jax) or set backend: "
+        "numba (or auto)."]
+    with pytest.raises(ConfigError, match=r"twins\.backend: must be auto, jax or numba"):
+        resolve_backend("cuda")

@@ -15,7 +15,7 @@ from typing import Any
 
 #: Diagnostics copied from ``twins.json["diagnostics"]`` (compile paths and timings left out).
 _TWIN_DIAGNOSTICS = ("gate_passed", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences",
-                     "sampler", "n_chains", "n_draws", "parameterization", "wall_time_s",
+                     "sampler", "backend", "n_chains", "n_draws", "parameterization", "wall_time_s",
                      "sampling_time_s", "compile_time_s", "ess_per_s", "n_patients",
                      "n_observations", "individual_max_rhat", "individual_min_ess_bulk",
                      "individual_worst", "worst")

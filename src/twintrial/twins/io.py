@@ -144,6 +144,7 @@ def twins_summary(fit: Any, *, extra: Mapping[str, Any] | None = None) -> dict[s
     summary = {
         "model": fit.model.name, "n_patients": fit.data.n_patients,
         "n_observations": int(len(fit.data.obs_y)), "sampler": d.get("sampler"),
+        "backend": d.get("backend"),
         "chains": d.get("n_chains"), "draws": d.get("n_draws"),
         "parameterization": fit.data.parameterization,
         "gate_passed": bool(d.get("gate_passed")), "max_rhat": d.get("max_rhat"),
