@@ -39,6 +39,18 @@ TARGETS = {"theoph": "under 30 s cold on 2 cores", "pk1000": "under 120 s with R
            "pbc": "under 5 minutes, passes the gate"}
 
 
+def load_configured(case: str):  # noqa: ANN201
+    """(dataset, model, twins config) of ``theoph`` or ``pbc`` exactly as their config gives them."""
+    from twintrial.config import load_config
+    from twintrial.models import get_model
+    from twintrial.pipeline import _load_data
+    from twintrial.twins_config import TwinsConfig
+
+    study = load_config(CONFIGS[case])
+    cfg = TwinsConfig.from_dict(study.section("twins"))
+    return _load_data(study.raw), get_model(cfg.model, **dict(cfg.model_options)), cfg
+
+
 def load_case(case: str):  # noqa: ANN201
     """(dataset, model) of a synthetic PK case ``pk<N>``: N patients, 320 mg, 7 samples."""
     import numpy as np
@@ -78,19 +90,12 @@ def run_one(case: str, engine: str, cache_dir: str, repeat: int) -> list[dict]:
 
     configure_compile_cache(cache_dir)
     t_import = time.perf_counter()
-    from twintrial.models import get_model
     from twintrial.twins.fit import fit_twins
     from twintrial.twins_config import TwinsConfig
 
     sampler, _, backend = engine.partition("-")
     if case in CONFIGS:  # the user's path: the configured data and twins section
-        from twintrial.config import load_config
-        from twintrial.pipeline import _load_data
-
-        study = load_config(CONFIGS[case])
-        ds = _load_data(study.raw)
-        cfg = TwinsConfig.from_dict(study.section("twins"))
-        model = get_model(cfg.model, **dict(cfg.model_options))
+        ds, model, cfg = load_configured(case)
     else:
         ds, model = load_case(case)
         cfg = TwinsConfig(chains=4, draws=1000, tune=1000)

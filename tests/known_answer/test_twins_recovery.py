@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,13 +96,14 @@ def test_biomarker_joint_model_recovers_parameters() -> None:
     assert sum(inside.values()) >= len(truth) - 1, inside
 
 
-def _theoph() -> Dataset:
+def _theoph() -> tuple[Dataset, Any, TwinsConfig]:
     bench = _load("twins_bench", ROOT / "benchmarks" / "twins.py")
-    return bench.load_case("theoph")[0]
+    return bench.load_configured("theoph")
 
 
 def test_theophylline_agrees_with_published_fit() -> None:
-    fit = fit_twins(_theoph(), get_model("pk_1cmt_oral"), TwinsConfig(), cores=2, seed=1)
+    ds, model, cfg = _theoph()  # config/examples/theophylline.yaml (literature-centred priors)
+    fit = fit_twins(ds, model, cfg, cores=2, seed=1)
     assert fit.diagnostics["gate_passed"]
     post = fit.idata["posterior"]
     ka = np.exp(post["mu_ka"].values.ravel())
@@ -116,8 +118,8 @@ def test_default_pbc_fit_passes_the_gate() -> None:
     # draws=2000: with 1000 the slowest-mixing parameter (mu_treatment_slope, correlated with
     # mu_slope) sits at the ESS threshold (398-461 measured over two seeds).
     bench = _load("twins_bench", ROOT / "benchmarks" / "twins.py")
-    ds, model = bench.load_case("pbc")
-    cfg = TwinsConfig(model="biomarker_progression", draws=2000)
+    ds, model, cfg = bench.load_configured("pbc")  # config/config.yaml, as make run fits it
+    assert cfg.draws == 2000 and cfg.backend == "auto"
     fit = fit_twins(ds, model, cfg, cores=2, seed=1)
     assert fit.diagnostics["parameterization"] == "noncentered"  # auto: ~5 visits / 2 effects
     assert fit.diagnostics["gate_passed"], fit.diagnostics
