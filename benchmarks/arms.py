@@ -3,10 +3,15 @@
 Measured (N = 100,000 virtual patients x 2 arms unless stated, synthetic population posterior
 through the public API):
 
-- ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` (chunks of
-  8192 and of 32768 patients; outcomes table with every estimand, prognostic score, dropout),
-  best of 3; the client and scheduler share the 2 cores with the workers;
-- ``end_to_end_1core``: :func:`simulate_arms` on the whole population in this process;
+- ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` with the
+  automatic chunk size (``chunk_size=None``, the ``compute.dask.chunk_size`` default) and with
+  chunks of 8192 patients (the default before it was automatic); the full outcomes table (every estimand, prognostic score,
+  dropout) assembled in this process; best of 3; the client and scheduler share the 2 cores with
+  the workers. For ``biomarker_progression`` also at N = 10^6 (``..._n1000000_per_s``). The CPU
+  seconds per million trajectories (this process and the workers, automatic chunks) are reported
+  too: they are what the wall time would be made of on 2 otherwise idle cores;
+- ``end_to_end_1core``: :func:`simulate_arms` on the whole population in this process (for
+  ``biomarker_progression`` also :func:`simulate_trial_outcomes` without Dask at N = 10^6);
 - ``kernel_1core``: the trajectory kernel alone (effects -> individual predictions at the visit
   grid -> residual noise for every arm), in this process;
 - ``naive``: a per-patient ``scipy.integrate.solve_ivp`` loop integrating the same ODE at the
@@ -16,8 +21,9 @@ through the public API):
 - ``replicates_per_s``: replicate trials (2 x 200 patients drawn i.i.d. from the virtual population,
   randomised 1:1, each contributing its outcome under its arm from the paired outcomes table,
   Welch test of the mean difference), vectorised over 2000 replicates;
-- ``peak_memory``: peak RSS of a separate process simulating 10^6 patients x 2 arms in chunks
-  (in process, ``chunk_size`` 65536) and writing ``outcomes.parquet``.
+- ``peak_memory``: peak RSS (``VmHWM``) of a separate process simulating 10^6 patients x 2 arms in chunks
+  (in process, ``chunk_size`` 65536) and writing ``outcomes.parquet``; ``peak_memory_dask``: the
+  same on a 2-worker cluster (peak RSS of the client process and of each worker).
 
 Run: ``.venv/bin/python benchmarks/arms.py [--n 100000] [--baseline 200] [--skip-memory]``
 Writes ``benchmarks/results/arms.json``.
@@ -113,6 +119,22 @@ def best(f: Callable[[], Any], repeat: int = 3) -> float:
     return min(times)
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_seconds(client: Any, f: Callable[[], Any]) -> tuple[float, float]:
+    """CPU seconds of one ``f()`` in this process (client and scheduler) and in all workers.
+
+    Unlike wall time, these do not grow when other jobs share the cores.
+    """
+    w0, c0 = client.run(_cpu), _cpu()
+    f()
+    c1, w1 = _cpu(), client.run(_cpu)
+    return c1 - c0, sum(w1[k] - w0[k] for k in w0)
+
+
 def kernel(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray]) -> None:
     """Trajectories at the visit grid for every arm (effects, doses, prediction, noise)."""
     model, n = sc["model"], len(cohort)
@@ -205,54 +227,108 @@ sys.path.insert(0, {root!r})
 from benchmarks.arms import scenario, population
 from twintrial.arms import simulate_trial_outcomes
 from twintrial.io import write_table
-sc = scenario("biomarker_progression")
-cohort, virtual = population(sc["model"], 1_000_000)
-out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"], sc["estimands"],
-                              model=sc["model"], seed=1, chunk_size=65536)
-write_table(out, {path!r})
-print(len(out), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def rss():
+    # VmHWM (kB): the peak of this process image; ru_maxrss would also count the RSS of the
+    # parent at fork time (Linux keeps it across exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def main():
+    sc = scenario("biomarker_progression")
+    cohort, virtual = population(sc["model"], 1_000_000)
+    kw = dict(model=sc["model"], seed=1, chunk_size=65536)
+    if {dask!r}:
+        from twintrial.compute import dask_client
+        from twintrial.config import DaskConfig
+        with dask_client(DaskConfig(n_workers=2)) as client:
+            out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
+                                          sc["estimands"], client=client, **kw)
+            workers = sorted(client.run(rss).values())
+    else:
+        out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
+                                      sc["estimands"], **kw)
+        workers = []
+    write_table(out, {path!r})
+    print(len(out), rss(), *workers)
+
+
+if __name__ == "__main__":
+    main()
 """
 
 
-def peak_memory() -> dict[str, Any]:
+def peak_memory(dask: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        script = MEMORY_SCRIPT.format(root=str(ROOT), path=str(Path(tmp) / "outcomes.parquet"))
+        script = MEMORY_SCRIPT.format(root=str(ROOT), path=str(Path(tmp) / "outcomes.parquet"),
+                                      dask=dask)
+        path = Path(tmp) / "memory_run.py"  # a file: Dask's worker processes re-import __main__
+        path.write_text(script)
         t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+        res = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
                              check=True, cwd=ROOT)
-        rows, kb = (int(x) for x in res.stdout.split())
-        return {"patients": 1_000_000, "arms": 2, "rows": rows, "chunk_size": 65536,
-                "peak_rss_gb": round(kb / 1024**2, 3), "seconds": round(time.perf_counter() - t0, 2)}
+        rows, kb, *workers = (int(x) for x in res.stdout.split())
+        out = {"patients": 1_000_000, "arms": 2, "rows": rows, "chunk_size": 65536,
+               "peak_rss_gb": round(kb / 1024**2, 3),
+               "seconds_incl_startup": round(time.perf_counter() - t0, 2)}
+        if dask:
+            out["worker_peak_rss_gb"] = [round(w / 1024**2, 3) for w in workers]
+        return out
 
 
-def bench_model(name: str, client: Any, *, n: int, baseline: int) -> dict[str, Any]:
+def bench_model(name: str, client: Any, *, n: int, baseline: int, big: int = 0) -> dict[str, Any]:
     """All throughput numbers of one scenario."""
     sc = scenario(name)
     cohort, virtual = population(sc["model"], n)
     kw = dict(model=sc["model"], seed=SEED)
     traj = n * len(sc["arms"])
 
-    def run(chunk: int = 8192) -> pd.DataFrame:
+    def run(chunk: int | None) -> pd.DataFrame:
         return simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
                                        sc["estimands"], client=client, chunk_size=chunk, **kw)
 
-    out = run()  # warm-up (imports, scatter) and the table for replicate trials
-    t_dask = best(run)
-    t_dask_big = best(lambda: run(32768))
+    out = run(None)  # warm-up (imports, worker code) and the table for replicate trials
+    t_dask = best(lambda: run(None))
+    cpu_client, cpu_workers = cpu_seconds(client, lambda: run(None))
+    t_dask_8192 = best(lambda: run(8192))
     t_one = best(lambda: simulate_arms(virtual, cohort, sc["arms"], sc["endpoints"],
                                        sc["estimands"], **kw))
     t_kernel = best(lambda: kernel(sc, cohort, virtual))
     row: dict[str, Any] = {
         "trajectories": traj,
         "end_to_end_dask_2workers_per_s": round(traj / t_dask),
-        "end_to_end_dask_2workers_chunk32768_per_s": round(traj / t_dask_big),
+        "end_to_end_dask_2workers_chunk8192_per_s": round(traj / t_dask_8192),
+        "end_to_end_dask_cpu_s_per_million": {
+            "client_and_scheduler": round(cpu_client / traj * 1e6, 3),
+            "workers": round(cpu_workers / traj * 1e6, 3)},
         "end_to_end_1core_per_s": round(traj / t_one),
         "kernel_1core_per_s": round(traj / t_kernel),
     }
+    if big:
+        cohort_b, virtual_b = population(sc["model"], big)
+        traj_b = big * len(sc["arms"])
+
+        def run_big(c: Any) -> pd.DataFrame:
+            return simulate_trial_outcomes(virtual_b, cohort_b, sc["arms"], sc["endpoints"],
+                                           sc["estimands"], client=c, **kw)
+
+        run_big(client)
+        row[f"end_to_end_dask_2workers_n{big}_per_s"] = round(traj_b / best(lambda: run_big(client)))
+        cpu_c, cpu_w = cpu_seconds(client, lambda: run_big(client))
+        row[f"end_to_end_dask_n{big}_cpu_s_per_million"] = {
+            "client_and_scheduler": round(cpu_c / traj_b * 1e6, 3),
+            "workers": round(cpu_w / traj_b * 1e6, 3)}
+        row[f"end_to_end_1core_n{big}_per_s"] = round(traj_b / best(lambda: run_big(None), 2))
+        del cohort_b, virtual_b
     if name != "biomarker_progression_tte":
         rate, err = naive(sc, cohort, virtual, baseline)
         row.update({"naive_solve_ivp_per_s": round(rate, 1), "naive_max_abs_diff": err,
                     "speedup_dask_vs_naive": round(traj / t_dask / rate),
+                    "speedup_dask_chunk8192_vs_naive": round(traj / t_dask_8192 / rate),
                     "speedup_kernel_vs_naive": round(traj / t_kernel / rate)})
         row["replicate_trials_per_s"] = round(replicates(out, sc["estimands"][0].name,
                                                          n_per_arm=200, reps=2000), 1)
@@ -263,6 +339,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--baseline", type=int, default=200)
+    ap.add_argument("--big", type=int, default=1_000_000,
+                    help="second population size for biomarker_progression (0: skip)")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     results: dict[str, Any] = {"n_patients": args.n, "baseline_patients": args.baseline,
@@ -271,15 +349,20 @@ def main() -> None:
                                "load_average_at_start": list(os.getloadavg()), "models": {}}
     with dask_client(DaskConfig(n_workers=2)) as client:
         for name in ("biomarker_progression", "pk_1cmt_oral", "biomarker_progression_tte"):
-            row = bench_model(name, client, n=args.n, baseline=args.baseline)
+            big = args.big if name == "biomarker_progression" else 0
+            row = bench_model(name, client, n=args.n, baseline=args.baseline, big=big)
             results["models"][name] = row
             print(f"{name}: {json.dumps(row)}")
             if "speedup_dask_vs_naive" in row:
                 print(f"  ratio vs naive solve_ivp loop: x{row['speedup_dask_vs_naive']:,} "
                       f"(end to end, 2 workers), x{row['speedup_kernel_vs_naive']:,} (kernel, 1 core)")
+                for key in [k for k in row if k.startswith("end_to_end_dask_2workers_n")]:
+                    print(f"  {key}: x{row[key] / row['naive_solve_ivp_per_s']:,.0f} vs naive")
     if not args.skip_memory:
         results["peak_memory"] = peak_memory()
         print("peak memory:", results["peak_memory"])
+        results["peak_memory_dask"] = peak_memory(dask=True)
+        print("peak memory (dask):", results["peak_memory_dask"])
     results["load_average_at_end"] = list(os.getloadavg())
     results["peak_rss_benchmark_process_gb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)

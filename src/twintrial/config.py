@@ -238,7 +238,7 @@ class DaskConfig:
     address: str | None = None
     n_workers: int | None = None
     threads_per_worker: int = 1
-    chunk_size: int = 8192
+    chunk_size: int | None = None
     memory_limit: str = "auto"
 
     @classmethod
@@ -246,7 +246,7 @@ class DaskConfig:
         """Build from the validated ``compute.dask`` mapping."""
         return cls(address=d.get("address"), n_workers=d.get("n_workers"),
                    threads_per_worker=int(d.get("threads_per_worker", 1)),
-                   chunk_size=int(d.get("chunk_size", 8192)),
+                   chunk_size=None if d.get("chunk_size") is None else int(d["chunk_size"]),
                    memory_limit=str(d.get("memory_limit", "auto")))
 
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
 from twintrial import rng
-from twintrial.compute import chunk_bounds, map_chunks
+from twintrial.compute import (
+    MAX_AUTO_CHUNK,
+    WORKER_MALLOC_ENV,
+    auto_chunk_size,
+    chunk_bounds,
+    dask_client,
+    for_each_chunk,
+    map_chunks,
+    take_rows,
+)
+from twintrial.config import DaskConfig
 
 
 @given(n=st.integers(0, 20_000), size=st.integers(1, 9000))
@@ -47,3 +60,48 @@ def test_repeated_runs_with_the_same_scattered_input() -> None:
     with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
         results = [sum(map_chunks(_sum_rows, bounds, client=c, data=data)) for _ in range(4)]
     assert results == [float(data.sum())] * 4
+
+
+def test_take_rows_of_frames_mappings_and_arrays() -> None:
+    frame = pd.DataFrame({"a": np.arange(10), "b": np.arange(10.0) * 2})
+    assert take_rows(frame, 2, 5)["b"].tolist() == [4.0, 6.0, 8.0]
+    rows = take_rows({"x": np.arange(10), "s": 3.0}, 8, 12)
+    assert rows["x"].tolist() == [8, 9] and rows["s"] == 3.0
+    assert take_rows(np.arange(5), 1, 3).tolist() == [1, 2]
+
+
+def _slice_sum(start: int, stop: int, *, data: dict, offset: float) -> tuple[int, float]:
+    assert len(data["x"]) == stop - start and data["x"][0] == start
+    return start, float(data["x"].sum()) + offset
+
+
+def test_for_each_chunk_sends_each_task_its_rows_and_collects_every_chunk() -> None:
+    from distributed import Client
+
+    data = {"x": np.arange(20_000, dtype=float)}
+    bounds = chunk_bounds(20_000, 4096)
+    expected = [(a, float(data["x"][a:b].sum()) + 1.0) for a, b in bounds]
+    local = map_chunks(_slice_sum, bounds, sliced={"data": data}, offset=1.0)
+    assert local == expected
+    seen: dict[int, tuple[int, float]] = {}
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as c:
+        for_each_chunk(_slice_sum, bounds, seen.__setitem__, client=c, sliced={"data": data},
+                       offset=1.0)
+        assert auto_chunk_size(100_000, c) == 49 * rng.PATIENT_BLOCK  # a task per thread
+        assert auto_chunk_size(100_000, c, tasks_per_thread=2) == 25 * rng.PATIENT_BLOCK
+        assert auto_chunk_size(10**7, c) == MAX_AUTO_CHUNK
+        assert auto_chunk_size(10, c) == rng.PATIENT_BLOCK
+    assert [seen[i] for i in range(len(bounds))] == expected
+    assert auto_chunk_size(10**6) == MAX_AUTO_CHUNK
+
+
+def _env(names: tuple[str, ...]) -> dict[str, str | None]:
+    return {k: os.environ.get(k) for k in names}
+
+
+def test_local_workers_get_the_malloc_settings() -> None:
+    names = tuple(WORKER_MALLOC_ENV)
+    wanted = {k: os.environ.get(k, v) for k, v in WORKER_MALLOC_ENV.items()}  # OS env wins
+    with dask_client(DaskConfig(n_workers=1)) as client:
+        got = client.run(_env, names)
+    assert list(got.values()) == [wanted]

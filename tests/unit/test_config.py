@@ -23,7 +23,7 @@ def test_defaults_are_filled_and_hash_is_stable() -> None:
         a = resolve(MINIMAL)
     except ConfigError:
         pytest.skip("data/cohort sections now require keys; covered by test_default_config_valid")
-    assert a["compute"]["dask"]["chunk_size"] == 8192
+    assert a["compute"]["dask"]["chunk_size"] is None  # automatic: one task per worker thread
     assert a["trial"]["description"] == ""
 
 

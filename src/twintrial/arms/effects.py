@@ -33,6 +33,7 @@ import numpy as np
 from twintrial.arms.streams import STAGE
 from twintrial.arms_config import ArmConfig, DistributionSpec, EffectConfig
 from twintrial.exceptions import ModelError
+from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
 from twintrial.rng import PATIENT_BLOCK, block_generator
 
@@ -149,3 +150,60 @@ def windowed_inputs(treated: Mapping[str, np.ndarray], control: Mapping[str, np.
     d["_win_b"] = np.asarray(stop, dtype=float)
     d["_win_jump"] = np.full(n, 1.0 if onset > 0 else 0.0)
     return params, d
+
+
+def _col(v: Any) -> np.ndarray:
+    a = np.asarray(v, dtype=float)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def windowed_prediction(model: Model, treated: Mapping[str, np.ndarray],
+                        control: Mapping[str, np.ndarray], t: np.ndarray,
+                        design: Mapping[str, np.ndarray], *, onset: float, stop: np.ndarray,
+                        names: Sequence[str], f_trt: np.ndarray, f_ctl: np.ndarray) -> np.ndarray:
+    """:class:`WindowedModel` prediction ``(n, T)`` reusing the full-course predictions.
+
+    Equal, value for value, to ``predict_numpy(WindowedModel(model), *windowed_inputs(treated,
+    control, design, onset=onset, stop=stop, names=names), t)`` for a model without dose design
+    keys, given ``f_trt = predict_numpy(model, treated, t, design)`` and ``f_ctl`` likewise for
+    ``control``: only the predictions at the clipped times ``min(max(t, a), b)`` are computed at
+    every visit, the onset difference ``D(a)`` once per patient, and only for the patients
+    whose window matters at ``t`` (onset > 0, or a stop before the last visit): every other row
+    is ``f_trt`` as it is.
+    """
+    stop = np.asarray(stop, dtype=float)
+    t_max = float(np.max(t)) if np.size(t) else 0.0
+    if onset == 0:
+        rows = np.flatnonzero(~(np.maximum(stop, 0.0) >= t_max))  # NaN stops: computed
+        if rows.size < stop.size:
+            out = np.array(f_trt, dtype=float, copy=True)
+            if rows.size:
+                def sub(m: Mapping[str, Any]) -> dict[str, Any]:
+                    return {k: (np.asarray(v)[rows] if np.ndim(v) >= 1 else v)
+                            for k, v in m.items()}
+
+                out[rows] = _windowed(model, sub(treated), sub(control), t, sub(design),
+                                      onset=onset, stop=stop[rows], names=names,
+                                      f_trt=f_trt[rows], f_ctl=f_ctl[rows])
+            return out
+    return _windowed(model, treated, control, t, design, onset=onset, stop=stop, names=names,
+                     f_trt=f_trt, f_ctl=f_ctl)
+
+
+def _windowed(model: Model, treated: Mapping[str, np.ndarray], control: Mapping[str, np.ndarray],
+              t: np.ndarray, design: Mapping[str, np.ndarray], *, onset: float, stop: np.ndarray,
+              names: Sequence[str], f_trt: np.ndarray, f_ctl: np.ndarray) -> np.ndarray:
+    wp, wd = windowed_inputs(treated, control, design, onset=onset, stop=stop, names=names)
+    trt = {k: _col(v) for k, v in wp.items() if not k.startswith(CONTROL_PREFIX)}
+    ctl = {**trt, **{k[len(CONTROL_PREFIX):]: _col(v) for k, v in wp.items()
+                     if k.startswith(CONTROL_PREFIX)}}
+    d = {k: _col(v) for k, v in wd.items()}
+    tt = np.asarray(t, dtype=float)[None, :]
+    a, b, jump = (d[k] for k in WINDOW_KEYS)
+    b = np.maximum(b, a)
+    s = np.minimum(np.maximum(tt, a), b)
+    d_s = model.predict(NUMPY, trt, s, d) - model.predict(NUMPY, ctl, s, d)
+    a_t = a + 0.0 * tt[:, :1]  # a + 0 t is a at every (finite) visit: one column suffices
+    d_a = model.predict(NUMPY, trt, a_t, d) - model.predict(NUMPY, ctl, a_t, d)
+    windowed = f_ctl + d_s - jump * d_a
+    return np.where((jump == 0) & (tt <= b), f_trt, windowed).astype(float, copy=False)

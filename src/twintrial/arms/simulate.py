@@ -36,7 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twintrial.arms.effects import WindowedModel, arm_parameters, windowed_inputs
+from twintrial.arms.effects import (
+    WindowedModel,
+    arm_parameters,
+    windowed_inputs,
+    windowed_prediction,
+)
 from twintrial.arms.endpoints import continuous_outcome, value_at, visit_index
 from twintrial.arms.intercurrent import (
     dropout_times,
@@ -51,6 +56,7 @@ from twintrial.exceptions import CohortError, ConfigError
 from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
 from twintrial.models.simulate import predict_numpy, simulate_event_times
+from twintrial.rng import PATIENT_BLOCK
 
 
 class _FixedExponentials:
@@ -96,7 +102,13 @@ class _Chunk:
     def observe(self, f: np.ndarray) -> np.ndarray:
         """Observations: prediction plus residual noise from the shared ``noise`` stream."""
         s = {k: val[:, None] for k, val in self.sigmas.items()}
-        return f + np.asarray(self.model.residual.sd(NUMPY, f, s)) * self.z
+        sd = np.asarray(self.model.residual.sd(NUMPY, f, s))
+        if (sd.shape != f.shape or sd.dtype != np.float64 or sd.base is not None
+                or not sd.flags.writeable or any(sd is x for x in (f, *s.values()))):
+            return f + sd * self.z
+        # a fresh (n, V) array: f + sd z computed in it, operands in the same order
+        np.multiply(sd, self.z, out=sd)
+        return np.add(f, sd, out=sd)
 
     def trajectory_inputs(self, arm: ArmConfig, p: dict[str, np.ndarray],
                           stop_time: np.ndarray | None) -> Inputs:
@@ -109,6 +121,23 @@ class _Chunk:
         wp, wd = windowed_inputs(p, self.ctl_params, self.base_design, onset=arm.onset,
                                  stop=stop_arr, names=self.names)
         return WindowedModel(self.model), wp, wd
+
+    def predict(self, inputs: Inputs, arm: ArmConfig, p: dict[str, np.ndarray],
+                stop_time: np.ndarray | None, grid: np.ndarray, f_ctl: np.ndarray,
+                f_trt: np.ndarray | None) -> np.ndarray:
+        """Prediction at ``grid`` for ``inputs`` (from :meth:`trajectory_inputs`).
+
+        Effect windows reuse the control prediction ``f_ctl`` and the arm's full-course
+        prediction ``f_trt`` (computed here when ``None``): see :func:`windowed_prediction`.
+        """
+        if not isinstance(inputs[0], WindowedModel):
+            return predict_numpy(*inputs[:2], grid, inputs[2])
+        if f_trt is None:
+            f_trt = predict_numpy(self.model, p, grid, self.base_design)
+        stop = np.full(self.n, np.inf) if stop_time is None else stop_time
+        return windowed_prediction(self.model, p, self.ctl_params, grid, self.base_design,
+                                   onset=arm.onset, stop=stop, names=self.names, f_trt=f_trt,
+                                   f_ctl=f_ctl)
 
 
 class _EventTimes:
@@ -207,7 +236,16 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
     n_all = len(virtual) if isinstance(virtual, pd.DataFrame) else len(np.asarray(virtual["vid"]))
     stop = n_all if stop is None else min(stop, n_all)
     v = _rows(virtual, start, stop)
-    coh = cohort.iloc[start:stop]
+    vid, draws, cols = _outcome_columns(v, cohort.iloc[start:stop], arms, endpoints, estimands,
+                                        model=model, seed=seed)
+    return _assemble(vid, draws, [a.name for a in arms], cols)
+
+
+def _outcome_columns(v: Mapping[str, np.ndarray], coh: pd.DataFrame, arms: Sequence[ArmConfig],
+                     endpoints: Sequence[EndpointConfig], estimands: Sequence[EstimandConfig], *,
+                     model: Model, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
+    """``vid``, ``draw`` and, per outcome column, one ``(n,)`` array per arm (config order)."""
     _check_inputs(v, coh, model, estimands, endpoints)
     controls = [a for a in arms if a.control]
     if len(controls) != 1:
@@ -238,23 +276,42 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
     prognostic = _prognostic(estimands, ep_by_name, f_ctl, grid, ctx.ctl_params, ctl_design, model)
     end = study_end(endpoints)
     out_cols: dict[str, list[np.ndarray]] = {}
+    # arms with equal inputs share one array object (equal rates: equal dropout times, the same
+    # ``inf`` without rescue), which lets a chunk send such a column once per patient
+    drop_by_rate: dict[float, np.ndarray] = {}
+    never = np.full(n, np.inf)
+    stop_by_inputs: dict[tuple[int, int], np.ndarray] = {}
     for arm in arms:
         p = arm_parameters(params, arm, draws, model=model, seed=seed)
         full = ctx.trajectory_inputs(arm, p, None)
         same_as_ctl = arm is ctl and full[0] is model
-        y_full = ctx.observe(f_ctl if same_as_ctl else predict_numpy(*full[:2], grid, full[2]))
-        t_drop = dropout_times(e_drop, arm.dropout_rate)
-        t_resc = np.full(n, np.inf)
+        f_full = f_ctl if same_as_ctl else ctx.predict(full, arm, p, None, grid, f_ctl, None)
+        # the arm's own full-course prediction without a window (reused by effect windows)
+        f_trt = f_full if full[0] is model and full[2] is ctx.base_design else None
+        y_full = ctx.observe(f_full)
+        rate = float(arm.dropout_rate)
+        if rate not in drop_by_rate:
+            drop_by_rate[rate] = dropout_times(e_drop, arm.dropout_rate)
+        t_drop = drop_by_rate[rate]
+        t_resc = never
         if arm.rescue is not None and end is not None:
             rv = rescue_visits(arm.rescue, float(end))
             if rv.size:
                 t_resc = rescue_times(y_full[:, visit_index(grid, rv)], rv, arm.rescue,
                                       model=model, before=t_drop)
-        t_stop = np.minimum(t_drop, t_resc)
+        pair = (id(t_drop), id(t_resc))
+        if pair not in stop_by_inputs:
+            stop_by_inputs[pair] = np.minimum(t_drop, t_resc)
+        t_stop = stop_by_inputs[pair]
         treated = bool(arm.effects) or arm.regimen is not None
         policy_needed = treated and bool(np.isfinite(t_stop).any())
         policy = ctx.trajectory_inputs(arm, p, t_stop) if policy_needed else full
-        y_tp = ctx.observe(predict_numpy(*policy[:2], grid, policy[2])) if policy_needed else y_full
+        if not policy_needed:
+            y_tp = y_full
+        elif full[0] is model and policy[0] is model and policy[1] is full[1]:
+            y_tp = ctx.observe(_changed_rows_prediction(model, p, grid, full[2], policy[2], f_full))
+        else:
+            y_tp = ctx.observe(ctx.predict(policy, arm, p, t_stop, grid, f_ctl, f_trt))
         cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
                                        "discontinuation_time": t_stop}
         events = _EventTimes({"full": full, "policy": policy}, e_event)
@@ -272,7 +329,36 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
             cols[f"{est.name}_prognostic"] = prognostic[est.name]
         for k, val in cols.items():
             out_cols.setdefault(k, []).append(val)
-    return _assemble(vid, draws, [a.name for a in arms], out_cols)
+    return vid, draws, out_cols
+
+
+def _changed_rows_prediction(model: Model, p: Mapping[str, np.ndarray], grid: np.ndarray,
+                             design: Mapping[str, np.ndarray], new_design: Mapping[str, np.ndarray],
+                             f: np.ndarray) -> np.ndarray:
+    """``predict_numpy(model, p, grid, new_design)`` given ``f`` for ``design``, same parameters.
+
+    Only the patients whose design rows differ (e.g. doses not given after discontinuation) are
+    predicted again; the prediction is row-wise, so every other row is ``f``'s as it is.
+    """
+    if set(design) != set(new_design) or any(np.shape(design[k]) != np.shape(new_design[k])
+                                             for k in design):
+        return predict_numpy(model, p, grid, new_design)
+    changed = np.zeros(f.shape[0], dtype=bool)
+    for k, new in new_design.items():
+        old = np.asarray(design[k])
+        new = np.asarray(new)
+        # NaN-aware: a row with NaN in both designs at the same place is unchanged
+        diff = (old != new) & ~(np.isnan(old) & np.isnan(new)) if old.dtype.kind == "f" else (
+            old != new)
+        changed |= diff.reshape(diff.shape[0], -1).any(axis=1) if diff.ndim > 1 else diff
+    if not changed.any():
+        return f
+    rows = np.flatnonzero(changed)
+    out = f.copy()
+    out[rows] = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
+                                      for k, v in p.items()},
+                              grid, {k: np.asarray(v)[rows] for k, v in new_design.items()})
+    return out
 
 
 def _prognostic(estimands: Sequence[EstimandConfig], eps: Mapping[str, EndpointConfig],
@@ -293,47 +379,124 @@ def _prognostic(estimands: Sequence[EstimandConfig], eps: Mapping[str, EndpointC
     return out
 
 
-def _assemble(vid: np.ndarray, draws: np.ndarray, arm_names: list[str],
-              cols: Mapping[str, list[np.ndarray]]) -> pd.DataFrame:
-    k, n = len(arm_names), vid.size
-    arm = pd.Categorical.from_codes(np.tile(np.arange(k, dtype=np.int8), n), categories=arm_names)
-    data: dict[str, Any] = {"vid": np.repeat(vid, k), "arm": arm, "draw": np.repeat(draws, k)}
+def _interleave(cols: Mapping[str, list[np.ndarray]], k: int) -> dict[str, np.ndarray]:
+    """Per-arm ``(n,)`` arrays -> one ``(n * k,)`` array per column, vid-major (arms inner)."""
+    out: dict[str, np.ndarray] = {}
     for name, per_arm in cols.items():
-        arr = np.empty(n * k, dtype=per_arm[0].dtype)
+        arr = np.empty(per_arm[0].size * k, dtype=per_arm[0].dtype)
         for a, values in enumerate(per_arm):
             arr[a::k] = values
-        data[name] = arr
-    return pd.DataFrame(data)
+        out[name] = arr
+    return out
 
 
-def _chunk_task(start: int, stop: int, *, virtual: Any, cohort: pd.DataFrame,
+def _repeat(values: np.ndarray, k: int) -> np.ndarray:
+    """``np.repeat(values, k)`` for 1-d ``values`` as one broadcast copy (much faster for small k)."""
+    out = np.empty((values.size, k), dtype=values.dtype)
+    out[:] = values[:, None]
+    return out.reshape(-1)
+
+
+def _table(vid: np.ndarray, draws: np.ndarray, arm_names: Sequence[str],
+           cols: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The outcomes table from interleaved columns (no copy of ``cols``)."""
+    k, n = len(arm_names), vid.size
+    arm = pd.Categorical.from_codes(np.tile(np.arange(k, dtype=np.int8), n),
+                                    categories=list(arm_names))
+    data: dict[str, Any] = {"vid": _repeat(vid, k), "arm": arm, "draw": _repeat(draws, k)}
+    data.update(cols)
+    return pd.DataFrame(data, copy=False)
+
+
+def _assemble(vid: np.ndarray, draws: np.ndarray, arm_names: list[str],
+              cols: Mapping[str, list[np.ndarray]]) -> pd.DataFrame:
+    return _table(vid, draws, arm_names, _interleave(cols, len(arm_names)))
+
+
+ARRAY_BYTES = 16 * 2**20
+"""Target size of a chunk's largest temporary array for the automatic chunk size: it stays well
+below glibc's largest heap-served block (32 MB, :data:`twintrial.compute.WORKER_MALLOC_ENV`), so
+workers reuse warm memory instead of mapping fresh pages."""
+
+
+def _max_auto_chunk(model: Model, arms: Sequence[ArmConfig],
+                    endpoints: Sequence[EndpointConfig]) -> int:
+    """Largest automatic chunk: ``(patients, visits[, doses])`` (or ``(patients, quadrature
+    nodes)``) float arrays of ~``ARRAY_BYTES``."""
+    from twintrial.compute import MAX_AUTO_CHUNK
+
+    doses = max((a.regimen.n_doses for a in arms if a.regimen is not None), default=1)
+    row = 8 * visit_grid(arms, endpoints).size * (doses if model.dose_design_keys else 1)
+    if model.event is not None and any(e.type == "time_to_event" for e in endpoints):
+        row = max(row, 8 * int(getattr(model.event, "n_nodes", 15)))  # cumulative-hazard nodes
+    blocks = max(1, ARRAY_BYTES // max(row, 1) // PATIENT_BLOCK)
+    return min(MAX_AUTO_CHUNK, blocks * PATIENT_BLOCK)
+
+
+def _chunk_task(start: int, stop: int, *, virtual: Mapping[str, np.ndarray], cohort: pd.DataFrame,
                 arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
-                estimands: Sequence[EstimandConfig], model: Model, seed: int) -> pd.DataFrame:
-    return simulate_arms(virtual, cohort, arms, endpoints, estimands, model=model, seed=seed,
-                         start=start, stop=stop)
+                estimands: Sequence[EstimandConfig], model: Model, seed: int
+                ) -> dict[str, tuple[np.ndarray, bool]]:
+    """Outcome columns (no ``vid``/``draw``/``arm``) of rows ``start:stop``, in table order.
+
+    Each is ``(values, per_patient)``: ``(n,)`` values the same in every arm (prognostic scores,
+    equal dropout times) with ``True``, else the ``(n * arms,)`` interleaved column. ``virtual``
+    and ``cohort`` are already these rows (see :func:`twintrial.compute.take_rows`).
+    """
+    _, _, cols = _outcome_columns(virtual, cohort, arms, endpoints, estimands, model=model,
+                                  seed=seed)
+    k = len(arms)
+    shared = {name: per_arm[0] for name, per_arm in cols.items()
+              if all(x is per_arm[0] for x in per_arm)}  # the same in every arm: send once
+    per_arm = _interleave({name: v for name, v in cols.items() if name not in shared}, k)
+    return {name: (shared[name], True) if name in shared else (per_arm[name], False)
+            for name in cols}
 
 
 def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFrame,
                             arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
                             estimands: Sequence[EstimandConfig], *, model: Model, seed: int,
-                            client: Any = None, chunk_size: int = 8192) -> pd.DataFrame:
+                            client: Any = None, chunk_size: int | None = None) -> pd.DataFrame:
     """The outcomes table for all virtual patients, chunk by chunk (on Dask if ``client``).
 
     Chunks are whole patient blocks (:func:`twintrial.compute.chunk_bounds`); with ``client``
-    they run as Dask tasks (retried on another worker if one dies); results are identical for any
-    ``chunk_size`` and any number of workers. Arguments as for :func:`simulate_arms`.
+    they run as Dask tasks (retried on another worker if one dies), each carrying only its own
+    rows of ``virtual`` and ``cohort``, and return plain arrays that are copied into the final
+    columns as they arrive; results are identical for any ``chunk_size`` and any number of
+    workers. ``chunk_size=None`` picks it from the cluster size
+    (:func:`twintrial.compute.auto_chunk_size`). Other arguments as for :func:`simulate_arms`.
     """
-    from twintrial.compute import chunk_bounds, map_chunks
+    from twintrial.compute import auto_chunk_size, chunk_bounds, for_each_chunk
 
-    if not isinstance(virtual, pd.DataFrame):
-        virtual = pd.DataFrame({k: np.asarray(val) for k, val in virtual.items()
-                                if np.ndim(val) == 1})
+    if isinstance(virtual, pd.DataFrame):
+        v = {str(c): virtual[c].to_numpy() for c in virtual.columns}
+    else:
+        v = {str(k): np.asarray(val) for k, val in virtual.items() if np.ndim(val) == 1}
     cohort = cohort.reset_index(drop=True)
-    parts = map_chunks(_chunk_task, chunk_bounds(len(virtual), chunk_size), client=client,
-                       label="arms", virtual=virtual, cohort=cohort, arms=tuple(arms),
-                       endpoints=tuple(endpoints), estimands=tuple(estimands), model=model,
-                       seed=int(seed))
-    if not parts:
-        return simulate_arms(virtual, cohort, arms, endpoints, estimands, model=model, seed=seed,
+    n = len(v["vid"]) if "vid" in v else len(cohort)
+    bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
+        n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
+    if not bounds:
+        return simulate_arms(v, cohort, arms, endpoints, estimands, model=model, seed=seed,
                              start=0, stop=0)
-    return pd.concat(parts, ignore_index=True)
+    k = len(arms)
+    cols: dict[str, np.ndarray] = {}
+
+    def collect(i: int, part: Mapping[str, tuple[np.ndarray, bool]]) -> None:
+        start, stop = bounds[i]
+        for name, (values, per_patient) in part.items():
+            if name not in cols:
+                cols[name] = np.empty(n * k, dtype=values.dtype)
+            target = cols[name][start * k:stop * k]
+            if per_patient:
+                target.reshape(stop - start, k)[:] = values[:, None]
+            else:
+                target[:] = values
+
+    for_each_chunk(_chunk_task, bounds, collect, client=client, label="arms",
+                   sliced={"virtual": v, "cohort": cohort}, arms=tuple(arms),
+                   endpoints=tuple(endpoints), estimands=tuple(estimands), model=model,
+                   seed=int(seed))
+    # every chunk returns its columns in the same (configuration) order
+    return _table(np.asarray(v["vid"], dtype=np.int64), np.asarray(v["draw"], dtype=np.int64),
+                  [a.name for a in arms], cols)

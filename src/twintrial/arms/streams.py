@@ -9,13 +9,26 @@ property of the arm, are keyed by arm (see :mod:`twintrial.arms.effects`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from twintrial.rng import PATIENT_BLOCK, block_generator
+from twintrial.rng import PATIENT_BLOCK, seed_sequence
 
 STAGE = "arms"
+
+
+@functools.lru_cache(maxsize=256)
+def _key_prefix(seed: int, stream: str) -> tuple[int, ...]:
+    # spawn key of block 0 minus its last word (the block): the hashed (stage, stream, "block")
+    return tuple(seed_sequence(seed, STAGE, stream, "block", 0).spawn_key[:-1])
+
+
+def _block_generator(seed: int, stream: str, block: int) -> np.random.Generator:
+    """``block_generator(seed, STAGE, stream, block=block)`` without re-hashing the key strings."""
+    key = (*_key_prefix(int(seed), stream), int(block) & 0xFFFFFFFF)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
 
 
 def block_draws(seed: int, stream: str, vid: np.ndarray,
@@ -27,21 +40,42 @@ def block_draws(seed: int, stream: str, vid: np.ndarray,
     patient therefore does not depend on the chunk it is simulated in.
     """
     vid = np.asarray(vid, dtype=np.int64)
+    if vid.size == 0:
+        probe = np.asarray(draw(_block_generator(seed, stream, 0)))
+        return np.empty((0, *probe.shape[1:]), dtype=probe.dtype)
+    if vid.size > 1 and not np.all(vid[1:] - vid[:-1] == 1):
+        return _scattered_draws(seed, stream, vid, draw)
+    # consecutive vids (the usual chunk): each block is one contiguous run of rows
+    first, last = int(vid[0]), int(vid[-1])
+    if first < 0:
+        return _scattered_draws(seed, stream, vid, draw)
+    out: np.ndarray | None = None
+    for block in range(first // PATIENT_BLOCK, last // PATIENT_BLOCK + 1):
+        lo = max(first, block * PATIENT_BLOCK)
+        hi = min(last + 1, (block + 1) * PATIENT_BLOCK)
+        values = np.asarray(draw(_block_generator(seed, stream, block)))
+        if out is None:
+            out = np.empty((vid.size, *values.shape[1:]), dtype=values.dtype)
+        out[lo - first:hi - first] = values[lo - block * PATIENT_BLOCK:hi - block * PATIENT_BLOCK]
+    assert out is not None
+    return out
+
+
+def _scattered_draws(seed: int, stream: str, vid: np.ndarray,
+                     draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
     block = vid // PATIENT_BLOCK
     order = np.argsort(block, kind="stable")
     sb = block[order]
-    starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]]) if sb.size else np.zeros(0, int)
+    starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]])
     ends = np.r_[starts[1:], sb.size]
     out: np.ndarray | None = None
     for s0, s1 in zip(starts, ends, strict=True):
         rows = order[s0:s1]
-        values = np.asarray(draw(block_generator(seed, STAGE, stream, block=int(sb[s0]))))
+        values = np.asarray(draw(_block_generator(seed, stream, int(sb[s0]))))
         if out is None:
             out = np.empty((vid.size, *values.shape[1:]), dtype=values.dtype)
         out[rows] = values[vid[rows] % PATIENT_BLOCK]
-    if out is None:
-        probe = np.asarray(draw(block_generator(seed, STAGE, stream, block=0)))
-        out = np.empty((0, *probe.shape[1:]), dtype=probe.dtype)
+    assert out is not None
     return out
 
 

@@ -1,0 +1,131 @@
+"""Fast paths of the arms stage give exactly (bit for bit) what the plain definitions give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twintrial import rng
+from twintrial.arms import simulate_arms, simulate_trial_outcomes
+from twintrial.arms.effects import WindowedModel, windowed_inputs, windowed_prediction
+from twintrial.arms.streams import STAGE, _block_generator, block_draws, exponentials, normals
+from twintrial.arms.synthetic import synthetic_virtual_patients
+from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
+from twintrial.models import get_model
+from twintrial.models.simulate import predict_numpy
+
+ARMS = arms_from_list([
+    {"name": "placebo", "control": True, "dropout_rate": 0.2},
+    {"name": "active", "dropout_rate": 0.2, "rescue": {"threshold": 2.0, "visit_interval": 0.5},
+     "effects": [{"parameter": "slope", "size": {"dist": "lognormal", "median": 0.7, "sigma": 0.2}}]},
+    {"name": "late", "dropout_rate": 0.3, "onset": 0.5,
+     "effects": [{"parameter": "slope", "type": "additive",
+                  "size": {"dist": "normal", "mean": -0.1, "sd": 0.05}}]}])
+ENDPOINTS = endpoints_from_list([
+    {"name": "d", "type": "continuous", "time": 2.0, "scale": "log", "visit_interval": 0.5},
+    {"name": "death", "type": "time_to_event", "horizon": 4.0}])
+ESTIMANDS = estimands_from_list([
+    {"name": f"{e}_{s}", "endpoint": e, "treatment": "active", "intercurrent": s}
+    for e in ("d", "death") for s in ("treatment_policy", "hypothetical", "while_on_treatment")])
+
+
+@pytest.fixture(scope="module")
+def pbc() -> tuple:
+    model = get_model("biomarker_progression", biomarker_center=0.4)
+    n = 2600
+    cohort = pd.DataFrame({"vid": np.arange(n, dtype=np.int64)})
+    virtual = synthetic_virtual_patients(model, cohort, n_draws=30, seed=12, event={
+        "weibull_shape": 1.3, "weibull_scale": 6.0, "association": 1.2})
+    return model, cohort, virtual
+
+
+@pytest.mark.parametrize("onset", [0.0, 0.5, 1.25])
+def test_windowed_prediction_equals_the_windowed_model(pbc, onset: float) -> None:
+    model, _, virtual = pbc
+    n = len(virtual["vid"])
+    g = np.random.default_rng(1)
+    ctl = {k: virtual[k] for k in model.parameter_names}
+    trt = {**ctl, "slope": ctl["slope"] * g.uniform(0.2, 1.5, n)}
+    stop = np.where(g.random(n) < 0.3, np.inf, g.exponential(1.0, n))  # some stop before onset
+    stop[:5] = [0.0, onset, 2.0, 0.25, np.inf]
+    grid = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 2.0])
+    design = {"treatment": np.zeros(n)}
+    wp, wd = windowed_inputs(trt, ctl, design, onset=onset, stop=stop, names=list(ctl))
+    expected = predict_numpy(WindowedModel(model), wp, grid, wd)
+    got = windowed_prediction(model, trt, ctl, grid, design, onset=onset, stop=stop,
+                              names=list(ctl), f_trt=predict_numpy(model, trt, grid, design),
+                              f_ctl=predict_numpy(model, ctl, grid, design))
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("block", [0, 1, 977, 2**33 + 5])
+def test_block_generator_shortcut_is_the_documented_stream(block: int) -> None:
+    for seed in (0, 7, 2**40 + 3):
+        fast = _block_generator(seed, "noise", block).standard_normal(16)
+        slow = rng.block_generator(seed, STAGE, "noise", block=block).standard_normal(16)
+        assert fast.tobytes() == slow.tobytes()
+
+
+def test_block_draws_do_not_depend_on_row_order_or_contiguity() -> None:
+    vid = np.arange(700, 4200, dtype=np.int64)
+    contiguous = normals(5, "noise", vid, 3)
+    perm = np.random.default_rng(0).permutation(vid.size)
+    shuffled = normals(5, "noise", vid[perm], 3)
+    assert shuffled.tobytes() == contiguous[perm].tobytes()
+    gaps = vid[::3]
+    assert normals(5, "noise", gaps, 3).tobytes() == contiguous[::3].tobytes()
+    # each patient's numbers are row vid % PATIENT_BLOCK of its block's generator
+    b = rng.PATIENT_BLOCK
+    first = rng.block_generator(5, STAGE, "dropout", block=1).standard_exponential(b)
+    assert exponentials(5, "dropout", vid)[b - 700:2 * b - 700].tobytes() == first.tobytes()
+    assert block_draws(5, "x", np.zeros(0, np.int64), lambda g: g.random((b, 2))).shape == (0, 2)
+
+
+def test_trial_outcomes_match_simulate_arms_for_any_chunking(pbc) -> None:
+    model, cohort, virtual = pbc
+    kw = dict(model=model, seed=21)
+    whole = simulate_arms(virtual, cohort, ARMS, ENDPOINTS, ESTIMANDS, **kw)
+    assert (whole.rescue_time < np.inf).any() and (whole.discontinuation_time < 0.5).any()
+    for chunk in (None, 1024, 2048, 5000):
+        out = simulate_trial_outcomes(virtual, cohort, ARMS, ENDPOINTS, ESTIMANDS,
+                                      chunk_size=chunk, **kw)
+        pd.testing.assert_frame_equal(out, whole, check_exact=True)
+    frame = simulate_trial_outcomes(pd.DataFrame(virtual), cohort, ARMS, ENDPOINTS, ESTIMANDS,
+                                    chunk_size=1024, **kw)
+    pd.testing.assert_frame_equal(frame, whole, check_exact=True)
+
+
+def test_empty_population_gives_an_empty_table_with_the_columns(pbc) -> None:
+    model, cohort, virtual = pbc
+    none = {k: v[:0] for k, v in virtual.items()}
+    out = simulate_trial_outcomes(none, cohort.iloc[:0], ARMS, ENDPOINTS, ESTIMANDS, model=model,
+                                  seed=1)
+    full = simulate_arms(virtual, cohort, ARMS, ENDPOINTS, ESTIMANDS, model=model, seed=1,
+                         stop=1024)
+    assert len(out) == 0 and list(out.columns) == list(full.columns)
+    assert out.dtypes.tolist() == full.dtypes.tolist()
+
+
+def test_changed_rows_prediction_equals_a_full_prediction() -> None:
+    from twintrial.arms.regimens import regimen_doses
+    from twintrial.arms.simulate import _changed_rows_prediction
+
+    model = get_model("pk_1cmt_oral")
+    n = 3000
+    cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
+    virtual = synthetic_virtual_patients(model, cohort, seed=2)
+    p = {k: virtual[k] for k in model.parameter_names}
+    regimen = arms_from_list([{"name": "a", "control": True,
+                               "regimen": {"dose": 200, "interval": 12, "n_doses": 10}}])[0].regimen
+    grid = np.arange(0.0, 121.0, 6.0)
+    full = regimen_doses(regimen, n)
+    stop = np.random.default_rng(3).exponential(200.0, n)  # ~40% stop before the last dose
+    stopped = regimen_doses(regimen, n, stop_time=stop)
+    f = predict_numpy(model, p, grid, full)
+    got = _changed_rows_prediction(model, p, grid, full, stopped, f)
+    expected = predict_numpy(model, p, grid, stopped)
+    assert 0.2 < (stop < 108).mean() < 0.8
+    assert got.tobytes() == expected.tobytes()
+    assert _changed_rows_prediction(model, p, grid, full, full, f) is f
