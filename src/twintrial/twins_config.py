@@ -57,7 +57,7 @@ class TwinsConfig:
     backend: Literal["auto", "jax", "numba"] = "auto"
     chains: int = 4
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 500
     target_accept: float = 0.9
     parameterization: Literal["auto", "centered", "noncentered"] = "auto"
     auto_threshold: float = 6.0
@@ -77,7 +77,7 @@ class TwinsConfig:
                    sampler=d.get("sampler", "nutpie"),
                    backend=d.get("backend", "auto"),
                    chains=int(d.get("chains", 4)), draws=int(d.get("draws", 1000)),
-                   tune=int(d.get("tune", 1000)),
+                   tune=int(d.get("tune", 500)),
                    target_accept=float(d.get("target_accept", 0.9)),
                    parameterization=d.get("parameterization", "auto"),
                    auto_threshold=float(d.get("auto_threshold", 6.0)),

@@ -119,7 +119,7 @@ def test_default_pbc_fit_passes_the_gate() -> None:
     # mu_slope) sits at the ESS threshold (398-461 measured over two seeds).
     bench = _load("twins_bench", ROOT / "benchmarks" / "twins.py")
     ds, model, cfg = bench.load_configured("pbc")  # config/config.yaml, as make run fits it
-    assert cfg.draws == 2000 and cfg.backend == "auto"
+    assert cfg.draws == 2000 and cfg.backend == "numba"
     fit = fit_twins(ds, model, cfg, cores=2, seed=1)
     assert fit.diagnostics["parameterization"] == "noncentered"  # auto: ~5 visits / 2 effects
     assert fit.diagnostics["gate_passed"], fit.diagnostics

@@ -82,7 +82,7 @@ def test_schema_every_key_documented_with_default() -> None:
 
 def test_config_from_dict_defaults_and_values() -> None:
     cfg = TwinsConfig.from_dict({})
-    assert (cfg.sampler, cfg.chains, cfg.draws, cfg.tune) == ("nutpie", 4, 1000, 1000)
+    assert (cfg.sampler, cfg.chains, cfg.draws, cfg.tune) == ("nutpie", 4, 1000, 500)
     assert cfg.gate == GateConfig(1.01, 400, 400, 0) and cfg.allow_unconverged is False
     cfg = TwinsConfig.from_dict({"model": {"name": "biomarker_progression",
                                            "options": {"n_nodes": 9}},
