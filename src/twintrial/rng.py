@@ -6,6 +6,7 @@ worker, so results do not depend on how the work is split.
 
 from __future__ import annotations
 
+import functools
 from hashlib import sha256
 
 import numpy as np
@@ -16,7 +17,13 @@ _MASK32 = 0xFFFFFFFF
 def _word(key: str | int) -> int:
     if isinstance(key, (int, np.integer)):
         return int(key) & _MASK32
-    return int.from_bytes(sha256(str(key).encode()).digest()[:4], "little")
+    return _text_word(str(key))
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_word(key: str) -> int:
+    # stream names repeat for every patient block: hash each once
+    return int.from_bytes(sha256(key.encode()).digest()[:4], "little")
 
 
 def seed_sequence(base_seed: int, *key: str | int) -> np.random.SeedSequence:

@@ -9,26 +9,18 @@ property of the arm, are keyed by arm (see :mod:`twintrial.arms.effects`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
-from twintrial.rng import PATIENT_BLOCK, seed_sequence
+from twintrial.rng import PATIENT_BLOCK, block_generator
 
 STAGE = "arms"
 
 
-@functools.lru_cache(maxsize=256)
-def _key_prefix(seed: int, stream: str) -> tuple[int, ...]:
-    # spawn key of block 0 minus its last word (the block): the hashed (stage, stream, "block")
-    return tuple(seed_sequence(seed, STAGE, stream, "block", 0).spawn_key[:-1])
-
-
 def _block_generator(seed: int, stream: str, block: int) -> np.random.Generator:
-    """``block_generator(seed, STAGE, stream, block=block)`` without re-hashing the key strings."""
-    key = (*_key_prefix(int(seed), stream), int(block) & 0xFFFFFFFF)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
+    """Generator of block ``block`` of the arms stream ``stream`` (key hashes cached in ``rng``)."""
+    return block_generator(seed, STAGE, stream, block=block)
 
 
 def block_draws(seed: int, stream: str, vid: np.ndarray,
