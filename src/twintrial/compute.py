@@ -80,6 +80,40 @@ lets the chunks reuse warm memory. Set the same variables on the workers of an e
 """
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Give this process the malloc settings of :data:`WORKER_MALLOC_ENV` (glibc only).
+
+    Python's default glibc settings return freed blocks of a few MB to the OS, so each temporary
+    ``(patients, visits)`` array of a vectorised stage is page-faulted in afresh: measured, the
+    arms kernels then run ~2x slower in the process that runs them or assembles their results.
+    Called once by the stages that do (and by :func:`dask_client` for its client process); a
+    variable already set in the environment wins. Returns whether the settings were applied (not
+    on other C libraries, e.g. musl or macOS).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+        gnu = getattr(libc, "gnu_get_libc_version", None)
+    except OSError:
+        return False
+    if mallopt is None or gnu is None:  # mallopt parameter numbers are glibc's
+        return False
+    done = False
+    for param, env in ((_M_TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_"),
+                       (_M_MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_")):
+        if env not in os.environ:
+            done = bool(mallopt(ctypes.c_int(param), ctypes.c_int(int(WORKER_MALLOC_ENV[env])))) or done
+    return done
+
+
 @contextlib.contextmanager
 def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None) -> Iterator[Any]:
     """Yield a ``distributed.Client``: to ``cfg.address`` if set, else to a new ``LocalCluster``.
@@ -90,6 +124,7 @@ def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None) -> I
     """
     from distributed import Client, LocalCluster
 
+    keep_freed_memory()  # this process assembles what the tasks return
     cfg = cfg or DaskConfig()
     if cfg.address:
         try:
@@ -146,6 +181,7 @@ def for_each_chunk[T](func: Callable[..., T], bounds: Sequence[tuple[int, int]],
     tasks.
     """
     sliced = dict(sliced or {})
+    keep_freed_memory()  # chunks run (client=None) or are assembled in this process
     if client is None:
         for i, (start, stop) in enumerate(bounds):
             rows = {k: take_rows(v, start, stop) for k, v in sliced.items()}

@@ -49,3 +49,11 @@ def test_stop_time_removes_doses_at_or_after_discontinuation() -> None:
 def test_no_regimen_is_a_zero_dose() -> None:
     d = regimen_doses(None, 3)
     assert d["dose_amount"].shape == (3, 1) and not d["dose_amount"].any()
+
+
+def test_dose_times_are_one_shared_read_only_row() -> None:
+    reg = RegimenConfig(dose=100.0, interval=12.0, n_doses=4)
+    d = regimen_doses(reg, 3, adherence=0.5, uniforms=np.array([[0.1, 0.9, 0.2, 0.7]] * 3))
+    assert d["dose_time"].strides[0] == 0 and not d["dose_time"].flags.writeable
+    np.testing.assert_array_equal(d["dose_time"], [[0.0, 12.0, 24.0, 36.0]] * 3)
+    np.testing.assert_array_equal(d["dose_amount"], [[100.0, 0.0, 100.0, 0.0]] * 3)

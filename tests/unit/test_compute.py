@@ -17,6 +17,7 @@ from twintrial.compute import (
     chunk_bounds,
     dask_client,
     for_each_chunk,
+    keep_freed_memory,
     map_chunks,
     take_rows,
 )
@@ -105,3 +106,11 @@ def test_local_workers_get_the_malloc_settings() -> None:
     with dask_client(DaskConfig(n_workers=1)) as client:
         got = client.run(_env, names)
     assert list(got.values()) == [wanted]
+
+
+def test_keep_freed_memory_is_safe_to_call_again() -> None:
+    first = keep_freed_memory()
+    assert isinstance(first, bool)
+    assert keep_freed_memory() is first  # applied once per process
+    a = np.ones(2**20)  # allocating and freeing a few MB still works as before
+    assert float((a + a).sum()) == 2.0 * 2**20

@@ -162,3 +162,61 @@ def test_individual_fits_reproduce_published_theophylline_estimates(model):
         estimates.append((ka, cl / v, cl / wt))
     gm = np.exp(np.log(estimates).mean(axis=0))
     np.testing.assert_allclose(gm, [1.59, 0.086, 0.040], rtol=0.10)
+
+
+def _population(n, seed=0):
+    rng = np.random.default_rng(seed)
+    p = {"ka": np.exp(rng.normal(0.4, 0.8, n)), "CL": np.exp(rng.normal(1.0, 0.3, n)),
+         "V": np.exp(rng.normal(3.4, 0.2, n))}
+    m = min(n, 10)
+    p["ka"][:m] = p["CL"][:m] / p["V"][:m] * (1.0 + rng.normal(0.0, 1e-9, m))  # ka ~ ke
+    amounts = np.where(rng.random((n, 14)) < 0.8, 300.0, 0.0) * rng.uniform(0.5, 1.5, (n, 1))
+    times = np.broadcast_to(12.0 * np.arange(14), (n, 14))
+    return p, {"dose_time": times, "dose_amount": amounts}
+
+
+def test_dose_by_dose_rule_agrees_with_superposition(model):
+    # visits before the first dose, at dose times (sampled before the dose), between doses and
+    # after the last one
+    p, design = _population(500)
+    grid = np.unique(np.r_[-2.0, np.arange(0.0, 170.0, 12.0), np.arange(1.0, 170.0, 2.5), 400.0])
+    fast = model.predict_on_grid(p, grid, design)
+    ref = model.predict(NUMPY, {k: v[:, None] for k, v in p.items()}, grid[None, :],
+                        {k: np.ascontiguousarray(v)[:, None, :] for k, v in design.items()}).T
+    assert fast.shape == ref.shape == (grid.size, 500)
+    assert np.array_equal(fast[ref == 0.0], ref[ref == 0.0])  # before any dose: exactly 0
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-300)
+
+
+def test_dose_by_dose_rule_only_for_shared_sorted_dose_times(model):
+    p, design = _population(4)
+    grid = np.array([1.0, 13.0])
+    own = {"dose_time": design["dose_time"] + np.arange(4.0)[:, None], **{
+        "dose_amount": design["dose_amount"]}}
+    assert model.predict_on_grid(p, grid, own) is None
+    # equal by chance is not enough: the rule must not depend on which patients are together
+    equal = {"dose_time": np.ascontiguousarray(design["dose_time"]),
+             "dose_amount": design["dose_amount"]}
+    assert model.predict_on_grid(p, grid, equal) is None
+    unsorted = {"dose_time": np.broadcast_to([12.0, 0.0], (4, 2)),
+                "dose_amount": design["dose_amount"][:, :2]}
+    assert model.predict_on_grid(p, grid, unsorted) is None
+    # predict_numpy then superposes, and gives the same numbers either way
+    sup = predict_numpy(model, p, grid, own)
+    by_row = np.vstack([predict_numpy(model, {k: v[i:i + 1] for k, v in p.items()}, grid,
+                                      {k: v[i:i + 1] for k, v in own.items()}) for i in range(4)])
+    np.testing.assert_allclose(sup, by_row, rtol=1e-12)
+
+
+def test_predictions_do_not_depend_on_the_patients_next_to_them(model):
+    # chunk invariance: any subset of patients gets its rows bit for bit (both rules)
+    p, design = _population(300)
+    grid = np.arange(0.0, 160.0, 12.0)
+    per_patient = {"dose_time": design["dose_time"] + np.linspace(0, 1, 300)[:, None],
+                   "dose_amount": design["dose_amount"]}
+    for d in (design, per_patient):
+        full = predict_numpy(model, p, grid, d)
+        for rows in (slice(0, 1), slice(7, 8), slice(100, 300)):
+            part = predict_numpy(model, {k: v[rows] for k, v in p.items()}, grid,
+                                 {k: v[rows] for k, v in d.items()})
+            assert part.tobytes() == np.ascontiguousarray(full[rows]).tobytes()

@@ -143,3 +143,17 @@ def test_event_simulation_is_deterministic_and_checks_inputs(joint):
     pk = get_model("pk_1cmt_oral")
     with pytest.raises(ModelError, match="no time-to-event submodel"):
         simulate_event_times(pk, {"ka": np.ones(2)}, {}, horizon=1.0, rng=np.random.default_rng(1))
+
+
+def test_time_major_prediction_is_the_patient_major_one_bit_for_bit(joint):
+    rng = np.random.default_rng(3)
+    n = 257
+    p = {"intercept": rng.normal(0.4, 0.5, n), "slope": rng.normal(0.1, 0.2, n),
+         "treatment_slope": rng.normal(-0.05, 0.02, n)}
+    design = {"treatment": (rng.random(n) < 0.5).astype(float)}
+    grid = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 7.25])
+    f = predict_numpy(joint, p, grid, design)
+    ref = joint.predict(NUMPY, {k: v[:, None] for k, v in p.items()}, grid[None, :],
+                        {k: v[:, None] for k, v in design.items()})
+    assert f.shape == (n, grid.size) and f.flags.f_contiguous
+    assert np.ascontiguousarray(f).tobytes() == np.ascontiguousarray(ref).tobytes()

@@ -4,6 +4,9 @@ The arrays follow the model dose design (``dose_time``, ``dose_amount``, shape
 ``(n_patients, n_doses)``, see :func:`twintrial.models.pk_1cmt_oral.dose_arrays`). A missed or
 stopped dose keeps its slot with amount 0, so every arm of a patient has the same array shape and
 the same random number decides whether dose ``k`` is taken in every arm (common random numbers).
+Every patient of an arm has the same dose times: ``dose_time`` is a read-only broadcast view of
+them, and ``dose_amount`` is Fortran-ordered (each dose's amounts contiguous over patients, the
+order in which the dose-by-dose rules of the models read them).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def scheduled_amounts(regimen: RegimenConfig) -> np.ndarray:
 def regimen_doses(regimen: RegimenConfig | None, n: int, *, weight: np.ndarray | None = None,
                   adherence: float = 1.0, uniforms: np.ndarray | None = None,
                   stop_time: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Dose arrays ``dose_time``/``dose_amount`` of shape ``(n, n_doses)`` for one arm.
+    """Dose arrays ``dose_time``/``dose_amount`` of shape ``(n, n_doses)`` for one arm (the
+    times a read-only view; see the module docstring).
 
     Parameters
     ----------
@@ -52,7 +56,8 @@ def regimen_doses(regimen: RegimenConfig | None, n: int, *, weight: np.ndarray |
         z = np.zeros((n, 1))
         return {"dose_time": z, "dose_amount": z.copy()}
     times = regimen.interval * np.arange(regimen.n_doses, dtype=float)
-    amount = np.broadcast_to(scheduled_amounts(regimen), (n, regimen.n_doses)).copy()
+    amount = np.empty((n, regimen.n_doses), order="F")
+    amount[:] = scheduled_amounts(regimen)
     if regimen.per_kg:
         w = None if weight is None else np.asarray(weight, dtype=float)
         if w is None or w.shape != (n,) or not np.all(np.isfinite(w) & (w > 0)):
@@ -66,5 +71,4 @@ def regimen_doses(regimen: RegimenConfig | None, n: int, *, weight: np.ndarray |
         amount *= uniforms[:, :regimen.n_doses] < adherence
     if stop_time is not None:
         amount *= times[None, :] < np.asarray(stop_time, dtype=float)[:, None]
-    return {"dose_time": np.broadcast_to(times, (n, regimen.n_doses)).copy(),
-            "dose_amount": amount}
+    return {"dose_time": np.broadcast_to(times, (n, regimen.n_doses)), "dose_amount": amount}

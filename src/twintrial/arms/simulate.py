@@ -79,7 +79,7 @@ class _Chunk:
     """What every arm of one chunk shares: the twins, the design, the patient noise streams."""
 
     model: Model
-    coh: pd.DataFrame
+    covariates: Mapping[str, np.ndarray]
     n: int
     names: list[str]
     sigmas: dict[str, np.ndarray]
@@ -95,20 +95,28 @@ class _Chunk:
         weight = None
         if arm.regimen is not None and arm.regimen.per_kg:
             col = arm.regimen.per_kg_covariate
-            weight = self.coh[col].to_numpy(float) if col in self.coh.columns else None
+            weight = self.covariates.get(col)
         return regimen_doses(arm.regimen, self.n, weight=weight, adherence=arm.adherence,
                              uniforms=self.u_adh, stop_time=stop_time)
 
     def observe(self, f: np.ndarray) -> np.ndarray:
-        """Observations: prediction plus residual noise from the shared ``noise`` stream."""
-        s = {k: val[:, None] for k, val in self.sigmas.items()}
-        sd = np.asarray(self.model.residual.sd(NUMPY, f, s))
-        if (sd.shape != f.shape or sd.dtype != np.float64 or sd.base is not None
-                or not sd.flags.writeable or any(sd is x for x in (f, *s.values()))):
-            return f + sd * self.z
-        # a fresh (n, V) array: f + sd z computed in it, operands in the same order
-        np.multiply(sd, self.z, out=sd)
-        return np.add(f, sd, out=sd)
+        """Observations: prediction plus residual noise from the shared ``noise`` stream.
+
+        Computed time-major, ``(T, n)`` = ``f.T`` and ``z.T`` (contiguous for the Fortran-ordered
+        predictions and noise), with ``(n,)`` sigmas along the patient axis; returned as ``(n, T)``.
+        """
+        f_t, z_t = f.T, self.z.T
+        if self.model.residual.kind == "additive":
+            y = np.multiply(z_t, self.sigmas["sigma_add"])  # sd z, sd = sigma_add
+            return np.add(f_t, y, out=y).T
+        s = dict(self.sigmas)
+        sd = np.asarray(self.model.residual.sd(NUMPY, f_t, s))
+        if (sd.shape != f_t.shape or sd.dtype != np.float64 or sd.base is not None
+                or not sd.flags.writeable or any(sd is x for x in (f_t, *s.values()))):
+            return (f_t + sd * z_t).T
+        # a fresh (T, n) array: f + sd z computed in it, operands in the same order
+        np.multiply(sd, z_t, out=sd)
+        return np.add(f_t, sd, out=sd).T
 
     def trajectory_inputs(self, arm: ArmConfig, p: dict[str, np.ndarray],
                           stop_time: np.ndarray | None) -> Inputs:
@@ -175,16 +183,50 @@ def _rows(virtual: Any, start: int, stop: int) -> dict[str, np.ndarray]:
     return {str(k): np.asarray(v)[start:stop] for k, v in virtual.items() if np.ndim(v) >= 1}
 
 
-def _base_design(model: Model, cohort: pd.DataFrame, vid: np.ndarray) -> dict[str, np.ndarray]:
+def _cohort_inputs(model: Model, cohort: pd.DataFrame, arms: Sequence[ArmConfig],
+                   vid: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """What the simulation reads from the cohort, as per-patient arrays: ``(design, covariates)``.
+
+    ``design`` is the model's baseline design (e.g. hazard covariates ``x_<name>``) without the
+    treatment indicator (arms act through parameters; each chunk adds ``treatment = 0``), empty
+    for dosed models; ``covariates`` holds the columns per-kg regimens scale doses by. Chunks
+    then carry these arrays only, not the cohort table.
+    """
+    covariates = {}
+    for arm in arms:
+        col = arm.regimen.per_kg_covariate if arm.regimen is not None and arm.regimen.per_kg else None
+        if col is not None and col in cohort.columns:
+            covariates[col] = cohort[col].to_numpy(float)
     if model.dose_design_keys:
-        return {}
+        return {}, covariates
     subjects = cohort.drop(columns=["arm", "treatment"], errors="ignore")
     try:
         design = dict(model.design_from_data(subjects, None))
     except KeyError:  # a model that reads patient ids: give them (costly strings, so only then)
         design = dict(model.design_from_data(subjects.assign(id=vid.astype(str)), None))
-    design["treatment"] = np.zeros(len(vid))  # effects act on parameters, not via the design
-    return design
+    design.pop("treatment", None)
+    return design, covariates
+
+
+def _simulated_names(model: Model, arms: Sequence[ArmConfig],
+                     endpoints: Sequence[EndpointConfig]) -> list[str]:
+    """Parameters a simulation reads: structural ones; event ones only for a time-to-event
+    endpoint or an arm effect on them (otherwise they cannot change any outcome)."""
+    names = list(model.parameter_names)
+    event = [p.name for p in (model.event.parameters if model.event else ())]
+    effects = {e.parameter for a in arms for e in a.effects}
+    if any(e.type == "time_to_event" for e in endpoints) or effects & set(event):
+        names += event
+    return names
+
+
+def _needed_columns(v: Mapping[str, np.ndarray], model: Model, arms: Sequence[ArmConfig],
+                    endpoints: Sequence[EndpointConfig]) -> dict[str, np.ndarray]:
+    """The virtual-patient arrays a simulation reads (what chunks carry), or all if some miss."""
+    need = ["vid", "draw", *_simulated_names(model, arms, endpoints), *model.residual.priors]
+    if any(k not in v for k in need):
+        return dict(v)  # _check_inputs reports what is missing
+    return {k: v[k] for k in need}
 
 
 def _check_inputs(v: Mapping[str, np.ndarray], cohort: pd.DataFrame, model: Model,
@@ -236,17 +278,23 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
     n_all = len(virtual) if isinstance(virtual, pd.DataFrame) else len(np.asarray(virtual["vid"]))
     stop = n_all if stop is None else min(stop, n_all)
     v = _rows(virtual, start, stop)
-    vid, draws, cols = _outcome_columns(v, cohort.iloc[start:stop], arms, endpoints, estimands,
+    coh = cohort.iloc[start:stop]
+    _check_inputs(v, coh, model, estimands, endpoints)
+    design, covariates = _cohort_inputs(model, coh, arms, np.asarray(v["vid"], dtype=np.int64))
+    vid, draws, cols = _outcome_columns(v, design, covariates, arms, endpoints, estimands,
                                         model=model, seed=seed)
     return _assemble(vid, draws, [a.name for a in arms], cols)
 
 
-def _outcome_columns(v: Mapping[str, np.ndarray], coh: pd.DataFrame, arms: Sequence[ArmConfig],
+def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarray],
+                     covariates: Mapping[str, np.ndarray], arms: Sequence[ArmConfig],
                      endpoints: Sequence[EndpointConfig], estimands: Sequence[EstimandConfig], *,
                      model: Model, seed: int
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
-    """``vid``, ``draw`` and, per outcome column, one ``(n,)`` array per arm (config order)."""
-    _check_inputs(v, coh, model, estimands, endpoints)
+    """``vid``, ``draw`` and, per outcome column, one ``(n,)`` array per arm (config order).
+
+    ``design`` and ``covariates`` are these patients' rows of :func:`_cohort_inputs`.
+    """
     controls = [a for a in arms if a.control]
     if len(controls) != 1:
         raise ConfigError(f"arms: exactly one arm must have control: true; got {len(controls)}. "
@@ -254,11 +302,12 @@ def _outcome_columns(v: Mapping[str, np.ndarray], coh: pd.DataFrame, arms: Seque
     vid = np.asarray(v["vid"], dtype=np.int64)
     draws = np.asarray(v["draw"], dtype=np.int64)
     n = vid.size
-    names = list(model.parameter_names) + [p.name for p in (model.event.parameters
-                                                            if model.event else ())]
+    names = _simulated_names(model, arms, endpoints)
     params = {k: np.asarray(v[k], dtype=float) for k in names}
     sigmas = {k: np.asarray(v[k], dtype=float) for k in model.residual.priors}
-    base_design = _base_design(model, coh, vid)
+    base_design = dict(design)
+    if not model.dose_design_keys:
+        base_design["treatment"] = np.zeros(n)  # effects act on parameters, not via the design
     grid = visit_grid(arms, endpoints)
     z = normals(seed, "noise", vid, grid.size)
     e_drop = exponentials(seed, "dropout", vid)
@@ -267,7 +316,7 @@ def _outcome_columns(v: Mapping[str, np.ndarray], coh: pd.DataFrame, arms: Seque
     tte = [e for e in endpoints if e.type == "time_to_event"]
     e_event = exponentials(seed, "event", vid) if tte else None
     ep_by_name = {e.name: e for e in endpoints}
-    ctx = _Chunk(model=model, coh=coh, n=n, names=names, sigmas=sigmas, base_design=base_design,
+    ctx = _Chunk(model=model, covariates=covariates, n=n, names=names, sigmas=sigmas, base_design=base_design,
                  z=z, u_adh=u_adh, ctl_params={})
     ctl = controls[0]
     ctx.ctl_params = arm_parameters(params, ctl, draws, model=model, seed=seed)
@@ -347,9 +396,12 @@ def _changed_rows_prediction(model: Model, p: Mapping[str, np.ndarray], grid: np
     for k, new in new_design.items():
         old = np.asarray(design[k])
         new = np.asarray(new)
-        # NaN-aware: a row with NaN in both designs at the same place is unchanged
-        diff = (old != new) & ~(np.isnan(old) & np.isnan(new)) if old.dtype.kind == "f" else (
-            old != new)
+        if old.ndim and old.strides[0] == 0 and new.strides[0] == 0:  # one row for all patients
+            old, new = old[:1], new[:1]
+        diff = old != new
+        if old.dtype.kind == "f" and diff.any():
+            # NaN-aware: a row with NaN in both designs at the same place is unchanged
+            diff &= ~(np.isnan(old) & np.isnan(new))
         changed |= diff.reshape(diff.shape[0], -1).any(axis=1) if diff.ndim > 1 else diff
     if not changed.any():
         return f
@@ -357,8 +409,17 @@ def _changed_rows_prediction(model: Model, p: Mapping[str, np.ndarray], grid: np
     out = f.copy()
     out[rows] = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
                                       for k, v in p.items()},
-                              grid, {k: np.asarray(v)[rows] for k, v in new_design.items()})
+                              grid, {k: _take_rows(v, rows) for k, v in new_design.items()})
     return out
+
+
+def _take_rows(v: Any, rows: np.ndarray) -> np.ndarray:
+    """``v[rows]``; a row shared by all patients (stride 0) stays a shared row (a view), so the
+    model applies the same rule to these patients as to the whole chunk."""
+    a = np.asarray(v)
+    if a.ndim >= 1 and a.strides[0] == 0 and a.shape[0] > 0:
+        return np.broadcast_to(a[0], (rows.size, *a.shape[1:]))
+    return a[rows]
 
 
 def _prognostic(estimands: Sequence[EstimandConfig], eps: Mapping[str, EndpointConfig],
@@ -433,18 +494,18 @@ def _max_auto_chunk(model: Model, arms: Sequence[ArmConfig],
     return min(MAX_AUTO_CHUNK, blocks * PATIENT_BLOCK)
 
 
-def _chunk_task(start: int, stop: int, *, virtual: Mapping[str, np.ndarray], cohort: pd.DataFrame,
-                arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
+def _chunk_task(start: int, stop: int, *, virtual: Mapping[str, np.ndarray],
+                design: Mapping[str, np.ndarray], covariates: Mapping[str, np.ndarray], arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
                 estimands: Sequence[EstimandConfig], model: Model, seed: int
                 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Outcome columns (no ``vid``/``draw``/``arm``) of rows ``start:stop``, in table order.
 
     Each is ``(values, per_patient)``: ``(n,)`` values the same in every arm (prognostic scores,
-    equal dropout times) with ``True``, else the ``(n * arms,)`` interleaved column. ``virtual``
-    and ``cohort`` are already these rows (see :func:`twintrial.compute.take_rows`).
+    equal dropout times) with ``True``, else the ``(n * arms,)`` interleaved column. ``virtual``,
+    ``design`` and ``covariates`` are already these rows (see :func:`twintrial.compute.take_rows`).
     """
-    _, _, cols = _outcome_columns(virtual, cohort, arms, endpoints, estimands, model=model,
-                                  seed=seed)
+    _, _, cols = _outcome_columns(virtual, design, covariates, arms, endpoints, estimands,
+                                  model=model, seed=seed)
     k = len(arms)
     shared = {name: per_arm[0] for name, per_arm in cols.items()
               if all(x is per_arm[0] for x in per_arm)}  # the same in every arm: send once
@@ -461,8 +522,8 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
 
     Chunks are whole patient blocks (:func:`twintrial.compute.chunk_bounds`); with ``client``
     they run as Dask tasks (retried on another worker if one dies), each carrying only its own
-    rows of ``virtual`` and ``cohort``, and return plain arrays that are copied into the final
-    columns as they arrive; results are identical for any ``chunk_size`` and any number of
+    rows of what the simulation reads (:func:`_needed_columns`, :func:`_cohort_inputs`), and
+    return plain arrays that are copied into the final columns as they arrive; results are identical for any ``chunk_size`` and any number of
     workers. ``chunk_size=None`` picks it from the cluster size
     (:func:`twintrial.compute.auto_chunk_size`). Other arguments as for :func:`simulate_arms`.
     """
@@ -474,6 +535,11 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
         v = {str(k): np.asarray(val) for k, val in virtual.items() if np.ndim(val) == 1}
     cohort = cohort.reset_index(drop=True)
     n = len(v["vid"]) if "vid" in v else len(cohort)
+    if n:  # the whole population checked once; chunks then carry only what they read
+        _check_inputs(v, cohort, model, estimands, endpoints)
+        design, covariates = _cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
+        sliced = {"virtual": _needed_columns(v, model, arms, endpoints), "design": design,
+                  "covariates": covariates}
     bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
         n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
     if not bounds:
@@ -494,7 +560,7 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
                 target[:] = values
 
     for_each_chunk(_chunk_task, bounds, collect, client=client, label="arms",
-                   sliced={"virtual": v, "cohort": cohort}, arms=tuple(arms),
+                   sliced=sliced, arms=tuple(arms),
                    endpoints=tuple(endpoints), estimands=tuple(estimands), model=model,
                    seed=int(seed))
     # every chunk returns its columns in the same (configuration) order

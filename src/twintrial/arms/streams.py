@@ -47,10 +47,21 @@ def block_draws(seed: int, stream: str, vid: np.ndarray,
         hi = min(last + 1, (block + 1) * PATIENT_BLOCK)
         values = np.asarray(draw(_block_generator(seed, stream, block)))
         if out is None:
-            out = np.empty((vid.size, *values.shape[1:]), dtype=values.dtype)
+            out = _like(values, vid.size)
         out[lo - first:hi - first] = values[lo - block * PATIENT_BLOCK:hi - block * PATIENT_BLOCK]
     assert out is not None
     return out
+
+
+def _like(values: np.ndarray, n: int) -> np.ndarray:
+    """Empty ``(n, *values.shape[1:])`` array in the memory order of ``values``.
+
+    ``normals``/``uniforms`` draw each block as ``(width, PATIENT_BLOCK)`` and view it transposed:
+    the result is then Fortran-ordered (patient axis contiguous per column), the layout in which
+    the time-major predictions of :func:`twintrial.models.simulate.predict_numpy` combine with it
+    fastest; block rows are copied without a transpose.
+    """
+    return np.empty_like(values, shape=(n, *values.shape[1:]))
 
 
 def _scattered_draws(seed: int, stream: str, vid: np.ndarray,
@@ -65,20 +76,22 @@ def _scattered_draws(seed: int, stream: str, vid: np.ndarray,
         rows = order[s0:s1]
         values = np.asarray(draw(_block_generator(seed, stream, int(sb[s0]))))
         if out is None:
-            out = np.empty((vid.size, *values.shape[1:]), dtype=values.dtype)
+            out = _like(values, vid.size)
         out[rows] = values[vid[rows] % PATIENT_BLOCK]
     assert out is not None
     return out
 
 
 def normals(seed: int, stream: str, vid: np.ndarray, width: int) -> np.ndarray:
-    """``(n, width)`` standard normals; column ``j`` does not depend on ``width`` (for ``j < width``)."""
+    """``(n, width)`` standard normals (Fortran-ordered); column ``j`` does not depend on
+    ``width`` (for ``j < width``)."""
     return block_draws(seed, stream, vid,
                        lambda g: g.standard_normal((max(width, 1), PATIENT_BLOCK)).T)[:, :width]
 
 
 def uniforms(seed: int, stream: str, vid: np.ndarray, width: int) -> np.ndarray:
-    """``(n, width)`` uniforms on [0, 1); column ``j`` does not depend on ``width``."""
+    """``(n, width)`` uniforms on [0, 1) (Fortran-ordered); column ``j`` does not depend on
+    ``width``."""
     return block_draws(seed, stream, vid,
                        lambda g: g.random((max(width, 1), PATIENT_BLOCK)).T)[:, :width]
 

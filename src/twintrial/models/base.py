@@ -304,6 +304,17 @@ class Model(ABC):
                 design: Mapping[str, Array]) -> Array:
         """Structural prediction of the observed variable (on the residual model's scale)."""
 
+    def predict_on_grid(self, params: Mapping[str, np.ndarray], t: np.ndarray,
+                        design: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """NumPy-only faster rule for :meth:`predict` at a grid common to all patients, or ``None``.
+
+        ``params`` and non-dose design arrays are ``(n,)``, dose arrays ``(n, D)``, ``t`` is
+        ``(T,)``; the result is ``(T, n)`` (time-major). Return ``None`` when there is no faster
+        rule for these inputs (the default): the simulator then evaluates :meth:`predict`. A model
+        overriding it must agree with :meth:`predict` to rounding.
+        """
+        return None
+
     def observation_transform(self, xp: ArrayNamespace, values: Array) -> Array:
         """Map raw observed values to the scale of :meth:`predict` (identity by default)."""
         return values

@@ -141,14 +141,37 @@ def predict_numpy(model: Model, params: Mapping[str, Any], t: Any,
 
     ``params`` are ``(n,)`` natural-scale arrays (from :func:`individual_parameters`); ``design``
     holds per-patient arrays (``(n,)``, or ``(n, D)`` for dose keys).
+
+    For a common grid ``t`` of shape ``(T,)`` the model is evaluated time-major: ``(n,)``
+    parameters against ``t[:, None]``, so every elementwise operation runs along the patient axis
+    (broadcasting along a short visit axis costs NumPy ~5x more). The result is the transpose of
+    that ``(T, n)`` array: a Fortran-ordered ``(n, T)`` view, value for value the same prediction
+    (each element is computed by the same operations, and dose sums still run over a contiguous
+    trailing dose axis). A model's :meth:`~twintrial.models.base.Model.predict_on_grid` rule is
+    used when it has one for these inputs.
     """
-    p, d = _per_patient(model, params, design or {})
     tt = np.asarray(t, dtype=float)
     if tt.ndim == 1:
-        tt = tt[None, :]
+        p1 = {k: np.asarray(v, float) for k, v in params.items()}
+        d1 = {k: np.asarray(v, float) for k, v in (design or {}).items()}
+        n = max((v.shape[0] for v in p1.values() if np.ndim(v) >= 1), default=1)
+        on_grid = getattr(model, "predict_on_grid", None)
+        f = on_grid(p1, tt, d1) if on_grid is not None else None
+        if f is None:
+            f = model.predict(NUMPY, p1, tt[:, None], _dose_axis_last(model, d1))
+        return np.broadcast_to(f, (tt.size, n)).astype(float, copy=False).T
+    p, d = _per_patient(model, params, design or {})
     n = max((v.shape[0] for v in p.values() if np.ndim(v) >= 1), default=tt.shape[0])
     f = model.predict(NUMPY, p, tt, d)
     return np.broadcast_to(f, (n, tt.shape[-1])).astype(float, copy=False)
+
+
+def _dose_axis_last(model: Model, design: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Dose arrays ``(n, D)`` C-contiguous: against ``t`` of shape ``(T, 1)`` the dose terms are
+    ``(T, n, D)``, reduced over a contiguous last axis whatever the number of patients (so the
+    summation order, and every bit, does not depend on the chunk)."""
+    keys = set(model.dose_design_keys)
+    return {k: (np.ascontiguousarray(v) if k in keys else v) for k, v in design.items()}
 
 
 def add_residual_noise(model: Model, f: FloatArray, sigmas: Mapping[str, Any],
