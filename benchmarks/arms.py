@@ -3,13 +3,14 @@
 Measured (N = 100,000 virtual patients x 2 arms unless stated, synthetic population posterior
 through the public API):
 
-- ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` with the
-  automatic chunk size (``chunk_size=None``, the ``compute.dask.chunk_size`` default) and with
-  chunks of 8192 patients (the default before it was automatic); the full outcomes table (every estimand, prognostic score,
-  dropout) assembled in this process; best of 3; the client and scheduler share the 2 cores with
-  the workers. For ``biomarker_progression`` also at N = 10^6 (``..._n1000000_per_s``). The CPU
-  seconds per million trajectories (this process and the workers, automatic chunks) are reported
-  too: they are what the wall time would be made of on 2 otherwise idle cores;
+- ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` as the
+  pipeline starts it (``compute.dask`` defaults: workers are threads of this process) with the
+  automatic chunk size (``chunk_size=None``) and with chunks of 8192 patients; the full outcomes
+  table (every estimand, prognostic score, dropout) assembled in this process; best of 5; the
+  client and scheduler share the 2 cores with the workers. ``..._processes_...``: the same on
+  2 worker processes (``compute.dask.processes: true``; results travel between processes). For
+  ``biomarker_progression`` and ``pk_1cmt_oral`` also at N = 10^6 (``..._n1000000_per_s``). The
+  CPU seconds per million trajectories (this process, and worker processes) are reported too;
 - ``end_to_end_1core``: :func:`simulate_arms` on the whole population in this process (for
   ``biomarker_progression`` also :func:`simulate_trial_outcomes` without Dask at N = 10^6);
 - ``kernel_1core``: the trajectory kernel alone (effects -> individual predictions at the visit
@@ -23,7 +24,11 @@ through the public API):
   Welch test of the mean difference), vectorised over 2000 replicates;
 - ``peak_memory``: peak RSS (``VmHWM``) of a separate process simulating 10^6 patients x 2 arms in chunks
   (in process, ``chunk_size`` 65536) and writing ``outcomes.parquet``; ``peak_memory_dask``: the
-  same on a 2-worker cluster (peak RSS of the client process and of each worker).
+  same on the default 2-worker cluster (threads: one process) and ``peak_memory_dask_processes``
+  on 2 worker processes (peak RSS of the client process and of each worker).
+
+Like the pipeline, the benchmark process keeps freed memory warm
+(:func:`twintrial.compute.keep_freed_memory`, applied by the stages on first use).
 
 Run: ``.venv/bin/python benchmarks/arms.py [--n 100000] [--baseline 200] [--skip-memory]``
 Writes ``benchmarks/results/arms.json``.
@@ -56,7 +61,7 @@ from twintrial.arms.regimens import regimen_doses
 from twintrial.arms.streams import normals
 from twintrial.arms.synthetic import synthetic_virtual_patients
 from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
-from twintrial.compute import dask_client
+from twintrial.compute import dask_client, keep_freed_memory
 from twintrial.config import DaskConfig
 from twintrial.models import get_model
 from twintrial.models.backend import NUMPY
@@ -125,14 +130,20 @@ def _cpu() -> float:
 
 
 def cpu_seconds(client: Any, f: Callable[[], Any]) -> tuple[float, float]:
-    """CPU seconds of one ``f()`` in this process (client and scheduler) and in all workers.
+    """CPU seconds of one ``f()`` in this process (client, scheduler and any thread workers) and
+    in separate worker processes (0 when the workers are threads of this process).
 
     Unlike wall time, these do not grow when other jobs share the cores.
     """
-    w0, c0 = client.run(_cpu), _cpu()
+    pid = os.getpid()
+    w0, c0 = client.run(_cpu_and_pid), _cpu()
     f()
-    c1, w1 = _cpu(), client.run(_cpu)
-    return c1 - c0, sum(w1[k] - w0[k] for k in w0)
+    c1, w1 = _cpu(), client.run(_cpu_and_pid)
+    return c1 - c0, sum(w1[k][0] - w0[k][0] for k in w0 if w0[k][1] != pid)
+
+
+def _cpu_and_pid() -> tuple[float, int]:
+    return _cpu(), os.getpid()
 
 
 def kernel(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray]) -> None:
@@ -245,10 +256,10 @@ def main():
     if {dask!r}:
         from twintrial.compute import dask_client
         from twintrial.config import DaskConfig
-        with dask_client(DaskConfig(n_workers=2)) as client:
+        with dask_client(DaskConfig(n_workers=2, processes={processes!r})) as client:
             out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
                                           sc["estimands"], client=client, **kw)
-            workers = sorted(client.run(rss).values())
+            workers = sorted(client.run(rss).values()) if {processes!r} else []
     else:
         out = simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
                                       sc["estimands"], **kw)
@@ -262,10 +273,10 @@ if __name__ == "__main__":
 """
 
 
-def peak_memory(dask: bool = False) -> dict[str, Any]:
+def peak_memory(dask: bool = False, processes: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         script = MEMORY_SCRIPT.format(root=str(ROOT), path=str(Path(tmp) / "outcomes.parquet"),
-                                      dask=dask)
+                                      dask=dask, processes=processes)
         path = Path(tmp) / "memory_run.py"  # a file: Dask's worker processes re-import __main__
         path.write_text(script)
         t0 = time.perf_counter()
@@ -275,60 +286,64 @@ def peak_memory(dask: bool = False) -> dict[str, Any]:
         out = {"patients": 1_000_000, "arms": 2, "rows": rows, "chunk_size": 65536,
                "peak_rss_gb": round(kb / 1024**2, 3),
                "seconds_incl_startup": round(time.perf_counter() - t0, 2)}
-        if dask:
+        if dask and processes:
             out["worker_peak_rss_gb"] = [round(w / 1024**2, 3) for w in workers]
         return out
 
 
-def bench_model(name: str, client: Any, *, n: int, baseline: int, big: int = 0) -> dict[str, Any]:
-    """All throughput numbers of one scenario."""
+def bench_model(name: str, client: Any, pclient: Any, *, n: int, baseline: int, big: int = 0
+                ) -> dict[str, Any]:
+    """All throughput numbers of one scenario (``client``: the default thread workers,
+    ``pclient``: worker processes)."""
     sc = scenario(name)
     cohort, virtual = population(sc["model"], n)
     kw = dict(model=sc["model"], seed=SEED)
     traj = n * len(sc["arms"])
 
-    def run(chunk: int | None) -> pd.DataFrame:
-        return simulate_trial_outcomes(virtual, cohort, sc["arms"], sc["endpoints"],
-                                       sc["estimands"], client=client, chunk_size=chunk, **kw)
+    def run(c: Any, chunk: int | None = None, v: Any = virtual, coh: Any = cohort) -> pd.DataFrame:
+        return simulate_trial_outcomes(v, coh, sc["arms"], sc["endpoints"], sc["estimands"],
+                                       client=c, chunk_size=chunk, **kw)
 
-    out = run(None)  # warm-up (imports, worker code) and the table for replicate trials
-    t_dask = best(lambda: run(None))
-    cpu_client, cpu_workers = cpu_seconds(client, lambda: run(None))
-    t_dask_8192 = best(lambda: run(8192))
+    out = run(client)  # warm-up (imports, worker code) and the table for replicate trials
+    run(pclient)
+    t_dask = best(lambda: run(client), 5)
+    t_proc = best(lambda: run(pclient), 5)
+    cpu_client, _ = cpu_seconds(client, lambda: run(client))
+    cpu_pclient, cpu_pworkers = cpu_seconds(pclient, lambda: run(pclient))
+    t_dask_8192 = best(lambda: run(client, 8192))
     t_one = best(lambda: simulate_arms(virtual, cohort, sc["arms"], sc["endpoints"],
-                                       sc["estimands"], **kw))
-    t_kernel = best(lambda: kernel(sc, cohort, virtual))
+                                       sc["estimands"], **kw), 5)
+    t_kernel = best(lambda: kernel(sc, cohort, virtual), 5)
     row: dict[str, Any] = {
         "trajectories": traj,
         "end_to_end_dask_2workers_per_s": round(traj / t_dask),
         "end_to_end_dask_2workers_chunk8192_per_s": round(traj / t_dask_8192),
-        "end_to_end_dask_cpu_s_per_million": {
-            "client_and_scheduler": round(cpu_client / traj * 1e6, 3),
-            "workers": round(cpu_workers / traj * 1e6, 3)},
+        "end_to_end_dask_2processes_per_s": round(traj / t_proc),
+        "end_to_end_dask_cpu_s_per_million": round(cpu_client / traj * 1e6, 3),
+        "end_to_end_dask_processes_cpu_s_per_million": {
+            "client_and_scheduler": round(cpu_pclient / traj * 1e6, 3),
+            "workers": round(cpu_pworkers / traj * 1e6, 3)},
         "end_to_end_1core_per_s": round(traj / t_one),
         "kernel_1core_per_s": round(traj / t_kernel),
     }
     if big:
         cohort_b, virtual_b = population(sc["model"], big)
         traj_b = big * len(sc["arms"])
-
-        def run_big(c: Any) -> pd.DataFrame:
-            return simulate_trial_outcomes(virtual_b, cohort_b, sc["arms"], sc["endpoints"],
-                                           sc["estimands"], client=c, **kw)
-
-        run_big(client)
-        row[f"end_to_end_dask_2workers_n{big}_per_s"] = round(traj_b / best(lambda: run_big(client)))
-        cpu_c, cpu_w = cpu_seconds(client, lambda: run_big(client))
-        row[f"end_to_end_dask_n{big}_cpu_s_per_million"] = {
-            "client_and_scheduler": round(cpu_c / traj_b * 1e6, 3),
-            "workers": round(cpu_w / traj_b * 1e6, 3)}
-        row[f"end_to_end_1core_n{big}_per_s"] = round(traj_b / best(lambda: run_big(None), 2))
+        for label, c in (("2workers", client), ("2processes", pclient)):
+            run(c, v=virtual_b, coh=cohort_b)
+            row[f"end_to_end_dask_{label}_n{big}_per_s"] = round(
+                traj_b / best(lambda c=c: run(c, v=virtual_b, coh=cohort_b)))
+        cpu_c, _ = cpu_seconds(client, lambda: run(client, v=virtual_b, coh=cohort_b))
+        row[f"end_to_end_dask_n{big}_cpu_s_per_million"] = round(cpu_c / traj_b * 1e6, 3)
+        row[f"end_to_end_1core_n{big}_per_s"] = round(
+            traj_b / best(lambda: run(None, v=virtual_b, coh=cohort_b), 2))
         del cohort_b, virtual_b
     if name != "biomarker_progression_tte":
         rate, err = naive(sc, cohort, virtual, baseline)
         row.update({"naive_solve_ivp_per_s": round(rate, 1), "naive_max_abs_diff": err,
                     "speedup_dask_vs_naive": round(traj / t_dask / rate),
-                    "speedup_dask_chunk8192_vs_naive": round(traj / t_dask_8192 / rate),
+                    "speedup_dask_processes_vs_naive": round(traj / t_proc / rate),
+                    "speedup_1core_vs_naive": round(traj / t_one / rate),
                     "speedup_kernel_vs_naive": round(traj / t_kernel / rate)})
         row["replicate_trials_per_s"] = round(replicates(out, sc["estimands"][0].name,
                                                          n_per_arm=200, reps=2000), 1)
@@ -340,29 +355,35 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--baseline", type=int, default=200)
     ap.add_argument("--big", type=int, default=1_000_000,
-                    help="second population size for biomarker_progression (0: skip)")
+                    help="second population size for biomarker_progression and pk_1cmt_oral "
+                         "(0: skip)")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     results: dict[str, Any] = {"n_patients": args.n, "baseline_patients": args.baseline,
                                "cores": 2, "python": platform.python_version(),
                                "machine": platform.machine(), "cpu_count": os.cpu_count(),
                                "load_average_at_start": list(os.getloadavg()), "models": {}}
-    with dask_client(DaskConfig(n_workers=2)) as client:
+    keep_freed_memory()  # as the stages do (the client's and thread workers' process)
+    with (dask_client(DaskConfig(n_workers=2)) as client,
+          dask_client(DaskConfig(n_workers=2, processes=True)) as pclient):
         for name in ("biomarker_progression", "pk_1cmt_oral", "biomarker_progression_tte"):
-            big = args.big if name == "biomarker_progression" else 0
-            row = bench_model(name, client, n=args.n, baseline=args.baseline, big=big)
+            big = args.big if name in ("biomarker_progression", "pk_1cmt_oral") else 0
+            row = bench_model(name, client, pclient, n=args.n, baseline=args.baseline, big=big)
             results["models"][name] = row
             print(f"{name}: {json.dumps(row)}")
             if "speedup_dask_vs_naive" in row:
                 print(f"  ratio vs naive solve_ivp loop: x{row['speedup_dask_vs_naive']:,} "
-                      f"(end to end, 2 workers), x{row['speedup_kernel_vs_naive']:,} (kernel, 1 core)")
-                for key in [k for k in row if k.startswith("end_to_end_dask_2workers_n")]:
+                      f"(end to end, 2 workers), x{row['speedup_dask_processes_vs_naive']:,} "
+                      f"(2 worker processes), x{row['speedup_kernel_vs_naive']:,} (kernel, 1 core)")
+                for key in [k for k in row if k.startswith("end_to_end_dask_2") and "_n1" in k]:
                     print(f"  {key}: x{row[key] / row['naive_solve_ivp_per_s']:,.0f} vs naive")
     if not args.skip_memory:
         results["peak_memory"] = peak_memory()
         print("peak memory:", results["peak_memory"])
         results["peak_memory_dask"] = peak_memory(dask=True)
         print("peak memory (dask):", results["peak_memory_dask"])
+        results["peak_memory_dask_processes"] = peak_memory(dask=True, processes=True)
+        print("peak memory (dask, processes):", results["peak_memory_dask_processes"])
     results["load_average_at_end"] = list(os.getloadavg())
     results["peak_rss_benchmark_process_gb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)

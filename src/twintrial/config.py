@@ -240,6 +240,7 @@ class DaskConfig:
     threads_per_worker: int = 1
     chunk_size: int | None = None
     memory_limit: str = "auto"
+    processes: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DaskConfig:
@@ -247,7 +248,8 @@ class DaskConfig:
         return cls(address=d.get("address"), n_workers=d.get("n_workers"),
                    threads_per_worker=int(d.get("threads_per_worker", 1)),
                    chunk_size=None if d.get("chunk_size") is None else int(d["chunk_size"]),
-                   memory_limit=str(d.get("memory_limit", "auto")))
+                   memory_limit=str(d.get("memory_limit", "auto")),
+                   processes=bool(d.get("processes", False)))
 
 
 @dataclass(frozen=True)

@@ -119,11 +119,11 @@ def test_one_and_two_dask_workers_give_identical_bytes(pbc, tmp_path: Path) -> N
     kw = dict(model=model, seed=9, chunk_size=1024)
     local = _bytes(simulate_trial_outcomes(virtual, cohort, pbc_arms(), ENDPOINTS, ESTIMANDS, **kw),
                    tmp_path / "local.parquet")
-    for workers in (1, 2):
-        with dask_client(DaskConfig(n_workers=workers)) as client:
+    for workers, processes in ((1, False), (2, False), (2, True)):
+        with dask_client(DaskConfig(n_workers=workers, processes=processes)) as client:
             df = simulate_trial_outcomes(virtual, cohort, pbc_arms(), ENDPOINTS, ESTIMANDS,
                                          client=client, **kw)
-        assert _bytes(df, tmp_path / f"w{workers}.parquet") == local
+        assert _bytes(df, tmp_path / f"w{workers}{processes}.parquet") == local
 
 
 def test_pk_regimens_linear_in_dose_and_per_kg() -> None:

@@ -103,7 +103,7 @@ def _env(names: tuple[str, ...]) -> dict[str, str | None]:
 def test_local_workers_get_the_malloc_settings() -> None:
     names = tuple(WORKER_MALLOC_ENV)
     wanted = {k: os.environ.get(k, v) for k, v in WORKER_MALLOC_ENV.items()}  # OS env wins
-    with dask_client(DaskConfig(n_workers=1)) as client:
+    with dask_client(DaskConfig(n_workers=1, processes=True)) as client:
         got = client.run(_env, names)
     assert list(got.values()) == [wanted]
 
@@ -114,3 +114,10 @@ def test_keep_freed_memory_is_safe_to_call_again() -> None:
     assert keep_freed_memory() is first  # applied once per process
     a = np.ones(2**20)  # allocating and freeing a few MB still works as before
     assert float((a + a).sum()) == 2.0 * 2**20
+
+
+def test_default_local_cluster_is_threads_of_this_process() -> None:
+    with dask_client(DaskConfig(n_workers=2)) as client:
+        pids = set(client.run(os.getpid).values())
+        assert pids == {os.getpid()}
+        assert sum(client.nthreads().values()) == 2

@@ -30,6 +30,25 @@ def test_streams_independent_of_order() -> None:
     assert not np.allclose(x1, rng.block_generator(5, "arms", "active", block=3).normal(size=4))
 
 
+@given(st.integers(0, 2**80), st.lists(st.one_of(st.integers(0, 2**40), st.text(max_size=8)),
+                                        max_size=4),
+       st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=6))
+def test_block_generators_are_the_block_generators(seed: int, key: list, blocks: list[int]) -> None:
+    # the vectorised SeedSequence/PCG64 seeding reproduces NumPy's, state for state
+    for block, gen in zip(blocks, rng.block_generators(seed, *key, blocks=blocks), strict=True):
+        ref = rng.block_generator(seed, *key, block=block)
+        assert gen.bit_generator.state == ref.bit_generator.state
+        assert gen.standard_normal(3).tobytes() == ref.standard_normal(3).tobytes()
+
+
+def test_block_generators_reject_what_numpy_rejects() -> None:
+    with pytest.raises(ValueError):
+        list(rng.block_generators(1, "x", blocks=[2**32]))
+    with pytest.raises(ValueError):
+        list(rng.block_generators(-1, "x", blocks=[0]))
+    assert list(rng.block_generators(1, "x", blocks=[])) == []
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:

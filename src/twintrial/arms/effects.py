@@ -35,7 +35,7 @@ from twintrial.arms_config import ArmConfig, DistributionSpec, EffectConfig
 from twintrial.exceptions import ModelError
 from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
-from twintrial.rng import PATIENT_BLOCK, block_generator
+from twintrial.rng import PATIENT_BLOCK, block_generators
 
 CONTROL_PREFIX = "ctl__"
 WINDOW_KEYS = ("_win_a", "_win_b", "_win_jump")
@@ -63,9 +63,9 @@ def draw_effect_sizes(spec: DistributionSpec, draws: np.ndarray, *, arm: str, in
     draws = np.asarray(draws, dtype=np.int64)
     out = np.empty(draws.size)
     blocks, inverse = np.unique(draws // PATIENT_BLOCK, return_inverse=True)
-    for k, b in enumerate(blocks):
+    gens = block_generators(seed, STAGE, "effect", arm, index, blocks=blocks.tolist())
+    for k, gen in enumerate(gens):
         rows = np.flatnonzero(inverse == k)
-        gen = block_generator(seed, STAGE, "effect", arm, index, block=int(b))
         out[rows] = _sample(spec, gen, PATIENT_BLOCK)[draws[rows] % PATIENT_BLOCK]
     return out
 

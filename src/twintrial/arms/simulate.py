@@ -483,11 +483,22 @@ workers reuse warm memory instead of mapping fresh pages."""
 def _max_auto_chunk(model: Model, arms: Sequence[ArmConfig],
                     endpoints: Sequence[EndpointConfig]) -> int:
     """Largest automatic chunk: ``(patients, visits[, doses])`` (or ``(patients, quadrature
-    nodes)``) float arrays of ~``ARRAY_BYTES``."""
+    nodes)``) float arrays of ~``ARRAY_BYTES``.
+
+    Dose superposition makes ``(patients, visits, doses)`` temporaries; a model with a
+    dose-by-dose rule for the regimens' shared dose times (``predict_on_grid``) only
+    ``(patients, visits)`` and ``(patients, doses)`` ones.
+    """
     from twintrial.compute import MAX_AUTO_CHUNK
 
     doses = max((a.regimen.n_doses for a in arms if a.regimen is not None), default=1)
-    row = 8 * visit_grid(arms, endpoints).size * (doses if model.dose_design_keys else 1)
+    visits = visit_grid(arms, endpoints).size
+    if not model.dose_design_keys:
+        row = 8 * visits
+    elif type(model).predict_on_grid is not Model.predict_on_grid:
+        row = 8 * max(visits, doses)
+    else:
+        row = 8 * visits * doses
     if model.event is not None and any(e.type == "time_to_event" for e in endpoints):
         row = max(row, 8 * int(getattr(model.event, "n_nodes", 15)))  # cumulative-hazard nodes
     blocks = max(1, ARRAY_BYTES // max(row, 1) // PATIENT_BLOCK)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from twintrial.rng import PATIENT_BLOCK, block_generator
+from twintrial.rng import PATIENT_BLOCK, block_generator, block_generators
 
 STAGE = "arms"
 
@@ -28,7 +28,8 @@ def block_draws(seed: int, stream: str, vid: np.ndarray,
     """Per-patient random numbers from block ``vid // PATIENT_BLOCK`` of ``(seed, "arms", stream)``.
 
     ``draw(gen)`` must return an array whose *first* axis has ``PATIENT_BLOCK`` rows (one per
-    patient of the block); patient ``vid`` gets row ``vid % PATIENT_BLOCK``. The result for a
+    patient of the block), and must not keep ``gen`` (one generator is re-seeded per block,
+    :func:`twintrial.rng.block_generators`); patient ``vid`` gets row ``vid % PATIENT_BLOCK``. The result for a
     patient therefore does not depend on the chunk it is simulated in.
     """
     vid = np.asarray(vid, dtype=np.int64)
@@ -42,10 +43,12 @@ def block_draws(seed: int, stream: str, vid: np.ndarray,
     if first < 0:
         return _scattered_draws(seed, stream, vid, draw)
     out: np.ndarray | None = None
-    for block in range(first // PATIENT_BLOCK, last // PATIENT_BLOCK + 1):
+    blocks = range(first // PATIENT_BLOCK, last // PATIENT_BLOCK + 1)
+    for block, gen in zip(blocks, block_generators(seed, STAGE, stream, blocks=blocks),
+                          strict=True):
         lo = max(first, block * PATIENT_BLOCK)
         hi = min(last + 1, (block + 1) * PATIENT_BLOCK)
-        values = np.asarray(draw(_block_generator(seed, stream, block)))
+        values = np.asarray(draw(gen))
         if out is None:
             out = _like(values, vid.size)
         out[lo - first:hi - first] = values[lo - block * PATIENT_BLOCK:hi - block * PATIENT_BLOCK]
@@ -72,9 +75,10 @@ def _scattered_draws(seed: int, stream: str, vid: np.ndarray,
     starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]])
     ends = np.r_[starts[1:], sb.size]
     out: np.ndarray | None = None
-    for s0, s1 in zip(starts, ends, strict=True):
+    gens = block_generators(seed, STAGE, stream, blocks=sb[starts].tolist())
+    for s0, s1, gen in zip(starts, ends, gens, strict=True):
         rows = order[s0:s1]
-        values = np.asarray(draw(_block_generator(seed, stream, int(sb[s0]))))
+        values = np.asarray(draw(gen))
         if out is None:
             out = _like(values, vid.size)
         out[rows] = values[vid[rows] % PATIENT_BLOCK]
