@@ -291,62 +291,54 @@ def peak_memory(dask: bool = False, processes: bool = False) -> dict[str, Any]:
         return out
 
 
-def bench_model(name: str, client: Any, pclient: Any, *, n: int, baseline: int, big: int = 0
-                ) -> dict[str, Any]:
-    """All throughput numbers of one scenario (``client``: the default thread workers,
-    ``pclient``: worker processes)."""
+def bench_dask(name: str, client: Any, label: str, *, n: int, big: int = 0) -> dict[str, Any]:
+    """End-to-end throughput of one scenario on ``client`` (keys named with ``label``)."""
+    sc = scenario(name)
+    kw = dict(model=sc["model"], seed=SEED)
+    row: dict[str, Any] = {}
+    for size in (n, big) if big else (n,):
+        cohort, virtual = population(sc["model"], size)
+        traj = size * len(sc["arms"])
+
+        def run(chunk: int | None = None, v: Any = virtual, coh: Any = cohort) -> pd.DataFrame:
+            return simulate_trial_outcomes(v, coh, sc["arms"], sc["endpoints"], sc["estimands"],
+                                           client=client, chunk_size=chunk, **kw)
+
+        run()  # warm-up (imports, worker code)
+        suffix = "" if size == n else f"_n{size}"
+        row[f"end_to_end_dask_{label}{suffix}_per_s"] = round(traj / best(run, 5 if size == n else 3))
+        cpu_here, cpu_workers = cpu_seconds(client, run)
+        row[f"end_to_end_dask_{label}{suffix}_cpu_s_per_million"] = {
+            "this_process": round(cpu_here / traj * 1e6, 3),
+            "worker_processes": round(cpu_workers / traj * 1e6, 3)}
+        if size == n and label == "2workers":
+            row["end_to_end_dask_2workers_chunk8192_per_s"] = round(traj / best(lambda: run(8192)))
+    return row
+
+
+def bench_local(name: str, *, n: int, baseline: int, big: int = 0) -> dict[str, Any]:
+    """One-process numbers of one scenario: end to end, kernel, naive loop, replicate trials."""
     sc = scenario(name)
     cohort, virtual = population(sc["model"], n)
     kw = dict(model=sc["model"], seed=SEED)
     traj = n * len(sc["arms"])
-
-    def run(c: Any, chunk: int | None = None, v: Any = virtual, coh: Any = cohort) -> pd.DataFrame:
-        return simulate_trial_outcomes(v, coh, sc["arms"], sc["endpoints"], sc["estimands"],
-                                       client=c, chunk_size=chunk, **kw)
-
-    out = run(client)  # warm-up (imports, worker code) and the table for replicate trials
-    run(pclient)
-    t_dask = best(lambda: run(client), 5)
-    t_proc = best(lambda: run(pclient), 5)
-    cpu_client, _ = cpu_seconds(client, lambda: run(client))
-    cpu_pclient, cpu_pworkers = cpu_seconds(pclient, lambda: run(pclient))
-    t_dask_8192 = best(lambda: run(client, 8192))
     t_one = best(lambda: simulate_arms(virtual, cohort, sc["arms"], sc["endpoints"],
                                        sc["estimands"], **kw), 5)
     t_kernel = best(lambda: kernel(sc, cohort, virtual), 5)
-    row: dict[str, Any] = {
-        "trajectories": traj,
-        "end_to_end_dask_2workers_per_s": round(traj / t_dask),
-        "end_to_end_dask_2workers_chunk8192_per_s": round(traj / t_dask_8192),
-        "end_to_end_dask_2processes_per_s": round(traj / t_proc),
-        "end_to_end_dask_cpu_s_per_million": round(cpu_client / traj * 1e6, 3),
-        "end_to_end_dask_processes_cpu_s_per_million": {
-            "client_and_scheduler": round(cpu_pclient / traj * 1e6, 3),
-            "workers": round(cpu_pworkers / traj * 1e6, 3)},
-        "end_to_end_1core_per_s": round(traj / t_one),
-        "kernel_1core_per_s": round(traj / t_kernel),
-    }
+    row: dict[str, Any] = {"trajectories": traj, "end_to_end_1core_per_s": round(traj / t_one),
+                           "kernel_1core_per_s": round(traj / t_kernel)}
     if big:
         cohort_b, virtual_b = population(sc["model"], big)
-        traj_b = big * len(sc["arms"])
-        for label, c in (("2workers", client), ("2processes", pclient)):
-            run(c, v=virtual_b, coh=cohort_b)
-            row[f"end_to_end_dask_{label}_n{big}_per_s"] = round(
-                traj_b / best(lambda c=c: run(c, v=virtual_b, coh=cohort_b)))
-        cpu_c, _ = cpu_seconds(client, lambda: run(client, v=virtual_b, coh=cohort_b))
-        row[f"end_to_end_dask_n{big}_cpu_s_per_million"] = round(cpu_c / traj_b * 1e6, 3)
-        row[f"end_to_end_1core_n{big}_per_s"] = round(
-            traj_b / best(lambda: run(None, v=virtual_b, coh=cohort_b), 2))
+        row[f"end_to_end_1core_n{big}_per_s"] = round(big * len(sc["arms"]) / best(
+            lambda: simulate_trial_outcomes(virtual_b, cohort_b, sc["arms"], sc["endpoints"],
+                                            sc["estimands"], **kw), 2))
         del cohort_b, virtual_b
     if name != "biomarker_progression_tte":
         rate, err = naive(sc, cohort, virtual, baseline)
+        out = simulate_arms(virtual, cohort, sc["arms"], sc["endpoints"], sc["estimands"], **kw)
         row.update({"naive_solve_ivp_per_s": round(rate, 1), "naive_max_abs_diff": err,
-                    "speedup_dask_vs_naive": round(traj / t_dask / rate),
-                    "speedup_dask_processes_vs_naive": round(traj / t_proc / rate),
-                    "speedup_1core_vs_naive": round(traj / t_one / rate),
-                    "speedup_kernel_vs_naive": round(traj / t_kernel / rate)})
-        row["replicate_trials_per_s"] = round(replicates(out, sc["estimands"][0].name,
-                                                         n_per_arm=200, reps=2000), 1)
+                    "replicate_trials_per_s": round(replicates(
+                        out, sc["estimands"][0].name, n_per_arm=200, reps=2000), 1)})
     return row
 
 
@@ -364,19 +356,29 @@ def main() -> None:
                                "machine": platform.machine(), "cpu_count": os.cpu_count(),
                                "load_average_at_start": list(os.getloadavg()), "models": {}}
     keep_freed_memory()  # as the stages do (the client's and thread workers' process)
-    with (dask_client(DaskConfig(n_workers=2)) as client,
-          dask_client(DaskConfig(n_workers=2, processes=True)) as pclient):
-        for name in ("biomarker_progression", "pk_1cmt_oral", "biomarker_progression_tte"):
-            big = args.big if name in ("biomarker_progression", "pk_1cmt_oral") else 0
-            row = bench_model(name, client, pclient, n=args.n, baseline=args.baseline, big=big)
-            results["models"][name] = row
-            print(f"{name}: {json.dumps(row)}")
-            if "speedup_dask_vs_naive" in row:
-                print(f"  ratio vs naive solve_ivp loop: x{row['speedup_dask_vs_naive']:,} "
-                      f"(end to end, 2 workers), x{row['speedup_dask_processes_vs_naive']:,} "
-                      f"(2 worker processes), x{row['speedup_kernel_vs_naive']:,} (kernel, 1 core)")
-                for key in [k for k in row if k.startswith("end_to_end_dask_2") and "_n1" in k]:
-                    print(f"  {key}: x{row[key] / row['naive_solve_ivp_per_s']:,.0f} vs naive")
+    names = ("biomarker_progression", "pk_1cmt_oral", "biomarker_progression_tte")
+    big = {k: args.big if k != "biomarker_progression_tte" else 0 for k in names}
+    rows: dict[str, dict[str, Any]] = {k: {} for k in names}
+    for k in names:
+        rows[k].update(bench_local(k, n=args.n, baseline=args.baseline, big=big[k]))
+    # one cluster at a time: the default (threads of this process), then worker processes
+    for label, processes in (("2workers", False), ("2processes", True)):
+        with dask_client(DaskConfig(n_workers=2, processes=processes)) as client:
+            for k in names:
+                rows[k].update(bench_dask(k, client, label, n=args.n, big=big[k]))
+    for k, row in rows.items():
+        if "naive_solve_ivp_per_s" in row:
+            rate = row["naive_solve_ivp_per_s"]
+            row["speedup_vs_naive"] = {key.removesuffix("_per_s"): round(row[key] / rate)
+                                       for key in sorted(row) if key.endswith("_per_s")
+                                       and key != "naive_solve_ivp_per_s"
+                                       and key != "replicate_trials_per_s"}
+        results["models"][k] = row
+        print(f"{k}: {json.dumps(row)}")
+        if "speedup_vs_naive" in row:
+            for key, ratio in row["speedup_vs_naive"].items():
+                print(f"  {key}: {row[key + '_per_s']:,} trajectories/s, x{ratio:,} the naive "
+                      "solve_ivp loop")
     if not args.skip_memory:
         results["peak_memory"] = peak_memory()
         print("peak memory:", results["peak_memory"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twintrial.arms.regimens import regimen_doses, scheduled_amounts
+from twintrial.arms.regimens import regimen_doses, scheduled_amounts, stop_doses
 from twintrial.arms_config import RegimenConfig, TitrationStep
 from twintrial.exceptions import CohortError
 
@@ -57,3 +57,17 @@ def test_dose_times_are_one_shared_read_only_row() -> None:
     assert d["dose_time"].strides[0] == 0 and not d["dose_time"].flags.writeable
     np.testing.assert_array_equal(d["dose_time"], [[0.0, 12.0, 24.0, 36.0]] * 3)
     np.testing.assert_array_equal(d["dose_amount"], [[100.0, 0.0, 100.0, 0.0]] * 3)
+
+
+def test_stopping_a_full_course_is_the_stopped_regimen_bit_for_bit() -> None:
+    rng = np.random.default_rng(2)
+    n = 50
+    reg = RegimenConfig(dose=4.0, unit="mg/kg", interval=12.0, n_doses=6,
+                        titration=(TitrationStep(from_dose=3, dose=6.0),))
+    kw = dict(weight=rng.uniform(40, 100, n), adherence=0.8, uniforms=rng.random((n, 6)))
+    stop = np.where(rng.random(n) < 0.5, rng.uniform(-1, 80, n), np.inf)
+    stop[:3] = [0.0, 12.0, 60.0]  # at a dose time: that dose is not given
+    ref = regimen_doses(reg, n, stop_time=stop, **kw)
+    got = stop_doses(regimen_doses(reg, n, **kw), stop)
+    assert got["dose_amount"].tobytes(order="C") == ref["dose_amount"].tobytes(order="C")
+    np.testing.assert_array_equal(got["dose_time"], ref["dose_time"])

@@ -72,3 +72,15 @@ def regimen_doses(regimen: RegimenConfig | None, n: int, *, weight: np.ndarray |
     if stop_time is not None:
         amount *= times[None, :] < np.asarray(stop_time, dtype=float)[:, None]
     return {"dose_time": np.broadcast_to(times, (n, regimen.n_doses)), "dose_amount": amount}
+
+
+def stop_doses(design: dict[str, np.ndarray], stop_time: np.ndarray) -> dict[str, np.ndarray]:
+    """``design`` (from :func:`regimen_doses`) without the doses at or after ``stop_time``.
+
+    The same arrays as ``regimen_doses(..., stop_time=stop_time)`` with the other arguments
+    unchanged, from the full-course design (no weights or adherence draws again).
+    """
+    times = np.asarray(design["dose_time"])
+    given = np.less(times, np.asarray(stop_time, dtype=float)[:, None], order="F")
+    amount = np.multiply(design["dose_amount"], given, order="F")
+    return {"dose_time": design["dose_time"], "dose_amount": amount}

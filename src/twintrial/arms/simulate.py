@@ -30,7 +30,7 @@ chunk of whole patient blocks; the table is byte-identical for any chunk size an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ from twintrial.arms.intercurrent import (
     rescue_visits,
     time_to_event_strategy,
 )
-from twintrial.arms.regimens import regimen_doses
+from twintrial.arms.regimens import regimen_doses, stop_doses
 from twintrial.arms.streams import exponentials, normals, uniforms
 from twintrial.arms_config import ArmConfig, EndpointConfig, EstimandConfig, study_end
 from twintrial.exceptions import CohortError, ConfigError
@@ -87,17 +87,20 @@ class _Chunk:
     z: np.ndarray
     u_adh: np.ndarray | None
     ctl_params: dict[str, np.ndarray]
+    full_designs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def design_for(self, arm: ArmConfig, stop_time: np.ndarray | None) -> dict[str, np.ndarray]:
         """Design of ``arm``: dose arrays for dosed models, else the baseline design."""
         if not self.model.dose_design_keys:
             return self.base_design
-        weight = None
-        if arm.regimen is not None and arm.regimen.per_kg:
-            col = arm.regimen.per_kg_covariate
-            weight = self.covariates.get(col)
-        return regimen_doses(arm.regimen, self.n, weight=weight, adherence=arm.adherence,
-                             uniforms=self.u_adh, stop_time=stop_time)
+        if arm.name not in self.full_designs:
+            weight = None
+            if arm.regimen is not None and arm.regimen.per_kg:
+                weight = self.covariates.get(arm.regimen.per_kg_covariate)
+            self.full_designs[arm.name] = regimen_doses(
+                arm.regimen, self.n, weight=weight, adherence=arm.adherence, uniforms=self.u_adh)
+        full = self.full_designs[arm.name]
+        return full if stop_time is None else stop_doses(full, stop_time)
 
     def observe(self, f: np.ndarray) -> np.ndarray:
         """Observations: prediction plus residual noise from the shared ``noise`` stream.
@@ -110,7 +113,15 @@ class _Chunk:
             y = np.multiply(z_t, self.sigmas["sigma_add"])  # sd z, sd = sigma_add
             return np.add(f_t, y, out=y).T
         s = dict(self.sigmas)
-        sd = np.asarray(self.model.residual.sd(NUMPY, f_t, s))
+        if self.model.residual.kind == "combined" and f_t.dtype == np.float64:
+            # sqrt(sigma_add^2 + (sigma_prop f)^2) in one array, operations as in
+            # ResidualError.sd (x ** 2 is x * x; sums and products commute exactly)
+            sd = np.multiply(f_t, s["sigma_prop"])
+            np.multiply(sd, sd, out=sd)
+            np.add(sd, s["sigma_add"] ** 2, out=sd)
+            np.sqrt(sd, out=sd)
+        else:
+            sd = np.asarray(self.model.residual.sd(NUMPY, f_t, s))
         if (sd.shape != f_t.shape or sd.dtype != np.float64 or sd.base is not None
                 or not sd.flags.writeable or any(sd is x for x in (f_t, *s.values()))):
             return (f_t + sd * z_t).T

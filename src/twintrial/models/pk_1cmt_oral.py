@@ -208,13 +208,14 @@ class OneCompartmentOral(Model):
                     steps[dt] = (np.exp(-ka * dt), np.exp(-ke * dt),
                                  ka * absorption_kernel(NUMPY, ka, ke, dt))
                 e_a, e_e, k = steps[dt]
-                central = central * e_e + gut * k
-                gut = gut * e_a
+                central *= e_e  # central e_e + gut k, gut e_a (in place)
+                central += gut * k
+                gut *= e_a
             now = time
             if kind == 0:
                 np.divide(central, v, out=out[j])
             else:
-                gut = gut + amounts[:, j]
+                gut += amounts[:, j]
                 dosed = True
         return out
 
