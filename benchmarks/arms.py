@@ -4,7 +4,7 @@ Measured (N = 100,000 virtual patients x 2 arms unless stated, synthetic populat
 through the public API):
 
 - ``end_to_end_dask``: :func:`simulate_trial_outcomes` on a 2-worker ``LocalCluster`` as the
-  pipeline starts it (``compute.dask`` defaults: workers are threads of this process) with the
+  pipeline starts it for this stage (``compute.dask`` defaults: threads of this process) with the
   automatic chunk size (``chunk_size=None``) and with chunks of 8192 patients; the full outcomes
   table (every estimand, prognostic score, dropout) assembled in this process; best of 5; the
   client and scheduler share the 2 cores with the workers. ``..._processes_...``: the same on

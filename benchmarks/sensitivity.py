@@ -8,6 +8,7 @@ Virtual patients come from ``results/pbc_dpen/twins.nc`` when it exists, else fr
 population posterior (:func:`twintrial.arms.synthetic.synthetic_virtual_patients`).
 
 Measured: sampling, evaluation in this process (1 core) and on a 2-worker ``LocalCluster``
+as the pipeline starts it (worker processes) and on 2 thread workers (``_threads``)
 (best of 2 each; identical results checked), analysis (S1, ST, S2 with bootstrap CIs, N vs N/2 convergence).
 Baseline, in the same run: the per-sample loop a user would write without the vectorised
 evaluator: for each sample, rebuild the virtual patients (cohort scale) and the arms/endpoints
@@ -191,21 +192,25 @@ def main() -> None:  # noqa: D103
                evaluations_per_s_1core=round(n_eval / (t2 - t1)),
                patient_arm_simulations_per_s_1core=round(2 * n_eval * args.patients / (t2 - t1)))
 
-    from distributed import Client, LocalCluster
+    from twintrial.compute import dask_client
+    from twintrial.config import DaskConfig
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        client.run(lambda: None)  # workers up before timing
-        t4 = time.perf_counter()
-        Y_dask = evaluate_sensitivity(samples, sm, client=client, batch_size=args.batch_size)
-        t5 = time.perf_counter()
-        t4 = t5 - min(t5 - t4, _timed(lambda: evaluate_sensitivity(
-            samples, sm, client=client, batch_size=args.batch_size)))
-    out.update(evaluate_dask_s=round(t5 - t4, 3), dask_workers=args.workers,
-               evaluations_per_s_dask=round(n_eval / (t5 - t4)),
-               total_dask_s=round(t_init + (t1 - t0) + (t5 - t4) + (t3 - t2), 3),
-               target_s=10.0, dask_identical_to_1core=bool(np.array_equal(Y, Y_dask)),
-               converged=result.converged, drivers=describe_drivers(result))
+    # as the pipeline starts it (compute.dask defaults: worker processes for this stage), then
+    # on thread workers (compute.dask.processes: false)
+    for label, processes in (("", True), ("_threads", False)):
+        with dask_client(DaskConfig(n_workers=args.workers, processes=processes)) as client:
+            client.run(lambda: None)  # workers up before timing
+            t4 = time.perf_counter()
+            Y_dask = evaluate_sensitivity(samples, sm, client=client, batch_size=args.batch_size)
+            t5 = time.perf_counter()
+            t4 = t5 - min(t5 - t4, _timed(lambda c=client: evaluate_sensitivity(
+                samples, sm, client=c, batch_size=args.batch_size)))
+        out.update({f"evaluate_dask{label}_s": round(t5 - t4, 3),
+                    f"evaluations_per_s_dask{label}": round(n_eval / (t5 - t4)),
+                    f"total_dask{label}_s": round(t_init + (t1 - t0) + (t5 - t4) + (t3 - t2), 3),
+                    f"dask{label}_identical_to_1core": bool(np.array_equal(Y, Y_dask))})
+    out.update(dask_workers=args.workers, target_s=10.0, converged=result.converged,
+               drivers=describe_drivers(result))
 
     rows = np.linspace(0, n_eval - 1, args.baseline).round().astype(int)
     t6 = time.perf_counter()

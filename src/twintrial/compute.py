@@ -115,14 +115,15 @@ def keep_freed_memory() -> bool:
 
 
 @contextlib.contextmanager
-def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None) -> Iterator[Any]:
+def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None,
+                processes: bool = False) -> Iterator[Any]:
     """Yield a ``distributed.Client``: to ``cfg.address`` if set, else to a new ``LocalCluster``.
 
     The local cluster has ``cfg.n_workers`` workers (default: ``cores``, the cores Snakemake gave
     the rule, else the machine's) with ``cfg.threads_per_worker`` threads each, as threads of this
-    process (``cfg.processes`` false, the default: no data is copied between processes) or as
-    separate processes, which get :data:`WORKER_MALLOC_ENV`; it is shut down on exit. An external
-    cluster is left running.
+    process (no data copied between processes) or as separate processes, which get
+    :data:`WORKER_MALLOC_ENV`: ``cfg.processes``, or the stage's ``processes`` when that is
+    ``None``. It is shut down on exit. An external cluster is left running.
     """
     from distributed import Client, LocalCluster
 
@@ -146,7 +147,8 @@ def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None) -> I
     key = "distributed.nanny.pre-spawn-environ"
     with dask.config.set({key: {**dask.config.get(key, default={}), **WORKER_MALLOC_ENV}}):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=cfg.threads_per_worker,
-                               processes=cfg.processes, dashboard_address=None,
+                               processes=processes if cfg.processes is None else cfg.processes,
+                               dashboard_address=None,
                                memory_limit=cfg.memory_limit, silence_logs=logging.ERROR)
     client = Client(cluster)
     try:

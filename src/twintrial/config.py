@@ -240,7 +240,7 @@ class DaskConfig:
     threads_per_worker: int = 1
     chunk_size: int | None = None
     memory_limit: str = "auto"
-    processes: bool = False
+    processes: bool | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DaskConfig:
@@ -249,7 +249,7 @@ class DaskConfig:
                    threads_per_worker=int(d.get("threads_per_worker", 1)),
                    chunk_size=None if d.get("chunk_size") is None else int(d["chunk_size"]),
                    memory_limit=str(d.get("memory_limit", "auto")),
-                   processes=bool(d.get("processes", False)))
+                   processes=None if d.get("processes") is None else bool(d["processes"]))
 
 
 @dataclass(frozen=True)

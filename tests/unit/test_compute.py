@@ -116,8 +116,13 @@ def test_keep_freed_memory_is_safe_to_call_again() -> None:
     assert float((a + a).sum()) == 2.0 * 2**20
 
 
-def test_default_local_cluster_is_threads_of_this_process() -> None:
-    with dask_client(DaskConfig(n_workers=2)) as client:
-        pids = set(client.run(os.getpid).values())
-        assert pids == {os.getpid()}
+def test_stage_chooses_threads_or_processes_unless_configured() -> None:
+    with dask_client(DaskConfig(n_workers=2)) as client:  # the arms stage's choice
+        assert set(client.run(os.getpid).values()) == {os.getpid()}
         assert sum(client.nthreads().values()) == 2
+    with dask_client(DaskConfig(n_workers=1, processes=False), processes=True) as client:
+        assert set(client.run(os.getpid).values()) == {os.getpid()}  # the config wins
+    with dask_client(DaskConfig(n_workers=1), processes=True) as client:
+        assert os.getpid() not in set(client.run(os.getpid).values())
+    assert DaskConfig.from_dict({}).processes is None
+    assert DaskConfig.from_dict({"processes": True}).processes is True
