@@ -183,3 +183,25 @@ def test_pk_discontinuation_stops_dosing_under_treatment_policy() -> None:
     params = {k: virtual[k] for k in model.parameter_names}
     f = predict_numpy(model, params, np.arange(0, 97, 12.0), doses)
     np.testing.assert_allclose(wot, f[np.arange(n), (last / 12).astype(int)], rtol=1e-12)
+
+
+def test_chunks_carry_only_the_columns_the_simulation_reads() -> None:
+    from twintrial.arms.inputs import needed_columns
+
+    model = get_model("biomarker_progression", biomarker_center=0.4)
+    v = {k: np.zeros(3) for k in ("vid", "draw", "intercept", "slope", "treatment_slope",
+                                  "weibull_shape", "weibull_scale", "association", "sigma_add",
+                                  "unrelated")}
+    cont = endpoints_from_list([{"name": "d", "type": "continuous", "time": 1.0}])
+    tte = endpoints_from_list([{"name": "e", "type": "time_to_event", "horizon": 5.0}])
+    plain = arms_from_list([{"name": "p", "control": True}])
+    on_hazard = arms_from_list([{"name": "p", "control": True}, {"name": "a", "effects": [
+        {"parameter": "association", "size": {"dist": "fixed", "value": 0.5}}]}])
+    event = {"weibull_shape", "weibull_scale", "association"}
+    assert set(needed_columns(v, model, plain, cont)) == {"vid", "draw", "sigma_add",
+                                                          *model.parameter_names}
+    assert event <= set(needed_columns(v, model, plain, tte))
+    assert event <= set(needed_columns(v, model, on_hazard, cont))
+    assert "unrelated" not in needed_columns(v, model, plain, tte)
+    del v["slope"]  # missing: everything is passed on and the check names what is missing
+    assert set(needed_columns(v, model, plain, cont)) == set(v)

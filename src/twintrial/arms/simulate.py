@@ -43,6 +43,13 @@ from twintrial.arms.effects import (
     windowed_prediction,
 )
 from twintrial.arms.endpoints import continuous_outcome, value_at, visit_index
+from twintrial.arms.inputs import (
+    check_inputs,
+    cohort_inputs,
+    needed_columns,
+    rows_of,
+    simulated_names,
+)
 from twintrial.arms.intercurrent import (
     dropout_times,
     rescue_times,
@@ -52,7 +59,7 @@ from twintrial.arms.intercurrent import (
 from twintrial.arms.regimens import regimen_doses, stop_doses
 from twintrial.arms.streams import exponentials, normals, uniforms
 from twintrial.arms_config import ArmConfig, EndpointConfig, EstimandConfig, study_end
-from twintrial.exceptions import CohortError, ConfigError
+from twintrial.exceptions import ConfigError
 from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
 from twintrial.models.simulate import predict_numpy, simulate_event_times
@@ -187,78 +194,6 @@ def visit_grid(arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig]) -
     return np.unique(np.round(np.concatenate(times), 12))
 
 
-def _rows(virtual: Any, start: int, stop: int) -> dict[str, np.ndarray]:
-    if isinstance(virtual, pd.DataFrame):
-        part = virtual.iloc[start:stop]
-        return {str(c): part[c].to_numpy() for c in part.columns}
-    return {str(k): np.asarray(v)[start:stop] for k, v in virtual.items() if np.ndim(v) >= 1}
-
-
-def _cohort_inputs(model: Model, cohort: pd.DataFrame, arms: Sequence[ArmConfig],
-                   vid: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """What the simulation reads from the cohort, as per-patient arrays: ``(design, covariates)``.
-
-    ``design`` is the model's baseline design (e.g. hazard covariates ``x_<name>``) without the
-    treatment indicator (arms act through parameters; each chunk adds ``treatment = 0``), empty
-    for dosed models; ``covariates`` holds the columns per-kg regimens scale doses by. Chunks
-    then carry these arrays only, not the cohort table.
-    """
-    covariates = {}
-    for arm in arms:
-        col = arm.regimen.per_kg_covariate if arm.regimen is not None and arm.regimen.per_kg else None
-        if col is not None and col in cohort.columns:
-            covariates[col] = cohort[col].to_numpy(float)
-    if model.dose_design_keys:
-        return {}, covariates
-    subjects = cohort.drop(columns=["arm", "treatment"], errors="ignore")
-    try:
-        design = dict(model.design_from_data(subjects, None))
-    except KeyError:  # a model that reads patient ids: give them (costly strings, so only then)
-        design = dict(model.design_from_data(subjects.assign(id=vid.astype(str)), None))
-    design.pop("treatment", None)
-    return design, covariates
-
-
-def _simulated_names(model: Model, arms: Sequence[ArmConfig],
-                     endpoints: Sequence[EndpointConfig]) -> list[str]:
-    """Parameters a simulation reads: structural ones; event ones only for a time-to-event
-    endpoint or an arm effect on them (otherwise they cannot change any outcome)."""
-    names = list(model.parameter_names)
-    event = [p.name for p in (model.event.parameters if model.event else ())]
-    effects = {e.parameter for a in arms for e in a.effects}
-    if any(e.type == "time_to_event" for e in endpoints) or effects & set(event):
-        names += event
-    return names
-
-
-def _needed_columns(v: Mapping[str, np.ndarray], model: Model, arms: Sequence[ArmConfig],
-                    endpoints: Sequence[EndpointConfig]) -> dict[str, np.ndarray]:
-    """The virtual-patient arrays a simulation reads (what chunks carry), or all if some miss."""
-    need = ["vid", "draw", *_simulated_names(model, arms, endpoints), *model.residual.priors]
-    if any(k not in v for k in need):
-        return dict(v)  # _check_inputs reports what is missing
-    return {k: v[k] for k in need}
-
-
-def _check_inputs(v: Mapping[str, np.ndarray], cohort: pd.DataFrame, model: Model,
-                  estimands: Sequence[EstimandConfig], endpoints: Sequence[EndpointConfig]) -> None:
-    need = ["vid", "draw", *model.parameter_names, *model.residual.priors]
-    need += [p.name for p in (model.event.parameters if model.event else ())]
-    missing = [k for k in need if k not in v]
-    if missing:
-        raise CohortError(f"virtual patients: missing {missing} for model '{model.name}'; got "
-                          f"{sorted(v)}. Draw them with twins.virtual.sample_virtual_patients.")
-    if "vid" in cohort.columns and not np.array_equal(cohort["vid"].to_numpy(np.int64),
-                                                      np.asarray(v["vid"], np.int64)):
-        raise CohortError("cohort: column 'vid' does not match the virtual patients' vid in the "
-                          "same rows. Pass the cohort the twins were drawn for, in the same order.")
-    names = {e.name for e in endpoints}
-    bad = [s.endpoint for s in estimands if s.endpoint not in names]
-    if bad:
-        raise ConfigError(f"analysis.estimands: endpoint(s) {bad} not in endpoints "
-                          f"{sorted(names)}. Define them under endpoints.")
-
-
 def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFrame,
                   arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
                   estimands: Sequence[EstimandConfig], *, model: Model, seed: int,
@@ -288,10 +223,10 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
     """
     n_all = len(virtual) if isinstance(virtual, pd.DataFrame) else len(np.asarray(virtual["vid"]))
     stop = n_all if stop is None else min(stop, n_all)
-    v = _rows(virtual, start, stop)
+    v = rows_of(virtual, start, stop)
     coh = cohort.iloc[start:stop]
-    _check_inputs(v, coh, model, estimands, endpoints)
-    design, covariates = _cohort_inputs(model, coh, arms, np.asarray(v["vid"], dtype=np.int64))
+    check_inputs(v, coh, model, estimands, endpoints)
+    design, covariates = cohort_inputs(model, coh, arms, np.asarray(v["vid"], dtype=np.int64))
     vid, draws, cols = _outcome_columns(v, design, covariates, arms, endpoints, estimands,
                                         model=model, seed=seed)
     return _assemble(vid, draws, [a.name for a in arms], cols)
@@ -304,7 +239,7 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
     """``vid``, ``draw`` and, per outcome column, one ``(n,)`` array per arm (config order).
 
-    ``design`` and ``covariates`` are these patients' rows of :func:`_cohort_inputs`.
+    ``design`` and ``covariates`` are these patients' rows of :func:`~twintrial.arms.inputs.cohort_inputs`.
     """
     controls = [a for a in arms if a.control]
     if len(controls) != 1:
@@ -313,7 +248,7 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
     vid = np.asarray(v["vid"], dtype=np.int64)
     draws = np.asarray(v["draw"], dtype=np.int64)
     n = vid.size
-    names = _simulated_names(model, arms, endpoints)
+    names = simulated_names(model, arms, endpoints)
     params = {k: np.asarray(v[k], dtype=float) for k in names}
     sigmas = {k: np.asarray(v[k], dtype=float) for k in model.residual.priors}
     base_design = dict(design)
@@ -544,7 +479,7 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
 
     Chunks are whole patient blocks (:func:`twintrial.compute.chunk_bounds`); with ``client``
     they run as Dask tasks (retried on another worker if one dies), each carrying only its own
-    rows of what the simulation reads (:func:`_needed_columns`, :func:`_cohort_inputs`), and
+    rows of what the simulation reads (:func:`~twintrial.arms.inputs.needed_columns`, :func:`~twintrial.arms.inputs.cohort_inputs`), and
     return plain arrays that are copied into the final columns as they arrive; results are identical for any ``chunk_size`` and any number of
     workers. ``chunk_size=None`` picks it from the cluster size
     (:func:`twintrial.compute.auto_chunk_size`). Other arguments as for :func:`simulate_arms`.
@@ -558,9 +493,9 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
     cohort = cohort.reset_index(drop=True)
     n = len(v["vid"]) if "vid" in v else len(cohort)
     if n:  # the whole population checked once; chunks then carry only what they read
-        _check_inputs(v, cohort, model, estimands, endpoints)
-        design, covariates = _cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
-        sliced = {"virtual": _needed_columns(v, model, arms, endpoints), "design": design,
+        check_inputs(v, cohort, model, estimands, endpoints)
+        design, covariates = cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
+        sliced = {"virtual": needed_columns(v, model, arms, endpoints), "design": design,
                   "covariates": covariates}
     bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
         n, client, max_size=_max_auto_chunk(model, arms, endpoints)))

@@ -19,7 +19,9 @@ Shape convention for ``predict`` and the event submodel
 --------------------------------------------------------
 All arguments broadcast elementwise against ``t``: in PyMC, parameters are indexed per observation
 (shape ``(n_obs,)``); in simulation they are ``(n_patients, 1)`` against ``t`` of ``(1, n_times)``
-or ``(n_patients, n_times)``. Dose arrays in ``design`` carry ONE extra trailing axis (doses), so a
+or ``(n_patients, n_times)``, or, for a grid common to all patients, ``(n_patients,)`` against
+``t`` of ``(n_times, 1)`` (time-major, what the simulator uses: NumPy runs the elementwise
+operations along the long patient axis). Dose arrays in ``design`` carry ONE extra trailing axis (doses), so a
 formula can write ``t[..., None] - design["dose_time"]`` and reduce with ``xp.sum(..., axis=-1)``;
 such keys are listed in ``Model.dose_design_keys`` (the quadrature and the simulator insert their
 extra axes before the dose axis). For the event submodel, structural parameters and design are
