@@ -64,8 +64,7 @@ from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands
 from twintrial.compute import dask_client, keep_freed_memory
 from twintrial.config import DaskConfig
 from twintrial.models import get_model
-from twintrial.models.backend import NUMPY
-from twintrial.models.simulate import predict_numpy
+from twintrial.models.simulate import predict_numpy, residual_observations
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240601
@@ -152,7 +151,7 @@ def kernel(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarr
     grid = visit_grid(sc["arms"], sc["endpoints"])
     z = normals(SEED, "noise", virtual["vid"], grid.size)
     params = {k: virtual[k] for k in model.parameter_names}
-    sig = {k: virtual[k][:, None] for k in model.residual.priors}
+    sig = {k: virtual[k] for k in model.residual.priors}
     design = {"treatment": np.zeros(n)}
     for arm in sc["arms"]:
         p = arm_parameters(params, arm, virtual["draw"], model=model, seed=SEED)
@@ -161,7 +160,7 @@ def kernel(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarr
                                    adherence=arm.adherence,
                                    uniforms=np.random.default_rng(0).random((n, 14)))
         f = predict_numpy(model, p, grid, design)
-        _ = f + model.residual.sd(NUMPY, f, sig) * z
+        _ = residual_observations(model, f, sig, z)  # the simulator's noise step
 
 
 def naive(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray], m: int

@@ -62,7 +62,11 @@ from twintrial.arms_config import ArmConfig, EndpointConfig, EstimandConfig, stu
 from twintrial.exceptions import ConfigError
 from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
-from twintrial.models.simulate import predict_numpy, simulate_event_times
+from twintrial.models.simulate import (
+    predict_numpy,
+    residual_observations,
+    simulate_event_times,
+)
 from twintrial.rng import PATIENT_BLOCK
 
 
@@ -110,31 +114,8 @@ class _Chunk:
         return full if stop_time is None else stop_doses(full, stop_time)
 
     def observe(self, f: np.ndarray) -> np.ndarray:
-        """Observations: prediction plus residual noise from the shared ``noise`` stream.
-
-        Computed time-major, ``(T, n)`` = ``f.T`` and ``z.T`` (contiguous for the Fortran-ordered
-        predictions and noise), with ``(n,)`` sigmas along the patient axis; returned as ``(n, T)``.
-        """
-        f_t, z_t = f.T, self.z.T
-        if self.model.residual.kind == "additive":
-            y = np.multiply(z_t, self.sigmas["sigma_add"])  # sd z, sd = sigma_add
-            return np.add(f_t, y, out=y).T
-        s = dict(self.sigmas)
-        if self.model.residual.kind == "combined" and f_t.dtype == np.float64:
-            # sqrt(sigma_add^2 + (sigma_prop f)^2) in one array, operations as in
-            # ResidualError.sd (x ** 2 is x * x; sums and products commute exactly)
-            sd = np.multiply(f_t, s["sigma_prop"])
-            np.multiply(sd, sd, out=sd)
-            np.add(sd, s["sigma_add"] ** 2, out=sd)
-            np.sqrt(sd, out=sd)
-        else:
-            sd = np.asarray(self.model.residual.sd(NUMPY, f_t, s))
-        if (sd.shape != f_t.shape or sd.dtype != np.float64 or sd.base is not None
-                or not sd.flags.writeable or any(sd is x for x in (f_t, *s.values()))):
-            return (f_t + sd * z_t).T
-        # a fresh (T, n) array: f + sd z computed in it, operands in the same order
-        np.multiply(sd, z_t, out=sd)
-        return np.add(f_t, sd, out=sd).T
+        """Observations: prediction plus residual noise from the shared ``noise`` stream."""
+        return residual_observations(self.model, f, self.sigmas, self.z)
 
     def trajectory_inputs(self, arm: ArmConfig, p: dict[str, np.ndarray],
                           stop_time: np.ndarray | None) -> Inputs:
