@@ -91,8 +91,8 @@ def keep_freed_memory() -> bool:
     ``(patients, visits)`` array of a vectorised stage is page-faulted in afresh: measured, the
     arms kernels then run ~2x slower in the process that runs them or assembles their results.
     Called once by the stages that do (and by :func:`dask_client` for its client process); a
-    variable already set in the environment wins. Returns whether the settings were applied (not
-    on other C libraries, e.g. musl or macOS).
+    variable already set in the environment wins. Returns whether ``mallopt`` applied a setting
+    (never on other C libraries, e.g. musl or macOS, where nothing is changed).
     """
     import ctypes
     import ctypes.util
@@ -110,7 +110,8 @@ def keep_freed_memory() -> bool:
     for param, env in ((_M_TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_"),
                        (_M_MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_")):
         if env not in os.environ:
-            done = bool(mallopt(ctypes.c_int(param), ctypes.c_int(int(WORKER_MALLOC_ENV[env])))) or done
+            value = ctypes.c_int(int(WORKER_MALLOC_ENV[env]))
+            done = bool(mallopt(ctypes.c_int(param), value)) or done
     return done
 
 
