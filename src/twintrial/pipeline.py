@@ -202,7 +202,8 @@ def run_arms(config: Mapping[str, Any], *, results_dir: str | Path,
                                       seed=job_seed(config["trial"]["seed"], "virtual"))
     dask_cfg = DaskConfig.from_dict(config["compute"]["dask"])
     # thread workers unless configured: vectorised NumPy, nothing copied between processes
-    # (measured 1.2-1.6x faster end to end on 2 cores, benchmarks/results/arms.json)
+    # (measured on 2 cores: 1.2-1.6x faster end to end for the default model, about the same for
+    # PK; benchmarks/results/arms.json)
     with dask_client(dask_cfg, cores=cores, processes=False) as client:
         table = simulate_trial_outcomes(virtual, cohort, arms, endpoints, estimands, model=model,
                                         seed=seed, client=client, chunk_size=dask_cfg.chunk_size)
@@ -321,7 +322,7 @@ def run_sensitivity(config: Mapping[str, Any], *, results_dir: str | Path,
     out = Path(results_dir)
     root = config["trial"]["seed"]
     seed = job_seed(root, "sensitivity")
-    # worker processes unless configured: the evaluator's batches hold the GIL (measured: 2.7x
+    # worker processes unless configured: the evaluator's batches hold the GIL (measured: 2.7-3.2x
     # faster than thread workers on 2 cores, benchmarks/results/sensitivity.json)
     with dask_client(DaskConfig.from_dict(config["compute"]["dask"]), cores=cores,
                      processes=True) as client:
