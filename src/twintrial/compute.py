@@ -145,12 +145,15 @@ def dask_client(cfg: DaskConfig | None = None, *, cores: int | None = None,
     import dask
 
     n_workers = cfg.n_workers or cores or os.cpu_count() or 1
+    use_processes = processes if cfg.processes is None else cfg.processes
+    # thread workers all measure this one process: 'auto' shares would pause a large run
+    memory_limit: str | int = (cfg.memory_limit if use_processes or cfg.memory_limit != "auto"
+                               else 0)
     key = "distributed.nanny.pre-spawn-environ"
     with dask.config.set({key: {**dask.config.get(key, default={}), **WORKER_MALLOC_ENV}}):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=cfg.threads_per_worker,
-                               processes=processes if cfg.processes is None else cfg.processes,
-                               dashboard_address=None,
-                               memory_limit=cfg.memory_limit, silence_logs=logging.ERROR)
+                               processes=use_processes, dashboard_address=None,
+                               memory_limit=memory_limit, silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         yield client

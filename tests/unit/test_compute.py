@@ -120,6 +120,9 @@ def test_stage_chooses_threads_or_processes_unless_configured() -> None:
     with dask_client(DaskConfig(n_workers=2)) as client:  # the arms stage's choice
         assert set(client.run(os.getpid).values()) == {os.getpid()}
         assert sum(client.nthreads().values()) == 2
+        # no per-worker memory limit for threads sharing this process ('auto')
+        limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
+        assert limits == [0, 0]
     with dask_client(DaskConfig(n_workers=1, processes=False), processes=True) as client:
         assert set(client.run(os.getpid).values()) == {os.getpid()}  # the config wins
     with dask_client(DaskConfig(n_workers=1), processes=True) as client:
