@@ -174,3 +174,27 @@ def test_residual_observations_are_the_generic_formula_bit_for_bit(kind):
     got = residual_observations(model, f, sig, z)
     assert got.shape == (n, t)
     assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(ref).tobytes()
+
+
+def test_nodes_first_quadrature_agrees_and_does_not_depend_on_the_batch(joint):
+    from twintrial.models.base import EventModel, nodes_first
+
+    rng = np.random.default_rng(12)
+    n = 400
+    pop = {**POP, "association": 1.2, "weibull_shape": 0.8}
+    p = individual_parameters(joint, pop, None, rng.normal(0, [1.0, 0.3], (n, 2)))
+    p = {k: np.broadcast_to(v, (n,)).copy() for k, v in p.items()}
+    design = {"treatment": (rng.random(n) < 0.5).astype(float)}
+    T = rng.uniform(0.01, 15, n)
+    assert nodes_first(NUMPY, T, p, design, joint)
+    for rule in (joint.event.log_cumulative_hazard,  # exact Weibull baseline, graded nodes
+                 lambda *a: EventModel.log_cumulative_hazard(joint.event, *a)):  # generic rule
+        fast = rule(NUMPY, T, p, design, joint)
+        # the trailing node axis, as in the PyTensor likelihood (T of shape (n, 1))
+        slow = rule(NUMPY, T[:, None], {k: v[:, None] for k, v in p.items()},
+                    {k: v[:, None] for k, v in design.items()}, joint)[:, 0]
+        np.testing.assert_allclose(fast, slow, rtol=1e-13, atol=1e-13)
+        for rows in (slice(0, 1), slice(5, 6), slice(37, 300)):
+            part = rule(NUMPY, T[rows], {k: v[rows] for k, v in p.items()},
+                        {k: v[rows] for k, v in design.items()}, joint)
+            assert part.tobytes() == fast[rows].tobytes()

@@ -39,6 +39,7 @@ with ``get_model(name, **options)`` downstream.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -226,6 +227,10 @@ class EventModel(ABC):
                               design: Mapping[str, Array], model: Model) -> Array:
         """``log H(T) = log int_0^T h(s) ds`` by Gauss–Legendre quadrature (vectorised)."""
         nodes, weights = gauss_legendre(self.n_nodes)
+        if nodes_first(xp, T, params, design, model):
+            # NumPy, one time per row: the node axis first, (K, n), see nodes_first
+            lh = self.log_hazard(xp, T * nodes[:, None], params, design, model)
+            return np.log(T) + logsumexp_nodes(lh + np.log(weights)[:, None])
         # s_k = T u_k with u_k the nodes on [0, 1]; an extra trailing axis holds the nodes
         s = T[..., None] * nodes
         p_nodes, d_nodes = expand_for_nodes(params, design, model)
@@ -233,10 +238,14 @@ class EventModel(ABC):
         return xp.log(T) + xp.logsumexp(lh + np.log(weights), axis=-1)
 
 
+@functools.lru_cache(maxsize=32)
 def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes and weights mapped to ``[0, 1]`` (weights sum to 1)."""
+    """Gauss–Legendre nodes and weights mapped to ``[0, 1]`` (weights sum to 1; read-only arrays,
+    computed once per size: the simulator's Newton steps ask for them on every step)."""
     x, w = np.polynomial.legendre.leggauss(n_nodes)
-    return (x + 1.0) / 2.0, w / 2.0
+    nodes, weights = (x + 1.0) / 2.0, w / 2.0
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
 
 
 def expand_for_nodes(params: Mapping[str, Array], design: Mapping[str, Array],
@@ -260,6 +269,38 @@ def expand_for_nodes(params: Mapping[str, Array], design: Mapping[str, Array],
 
 def _is_per_row(v: Any) -> bool:
     return getattr(v, "ndim", 0) >= 1
+
+
+def nodes_first(xp: ArrayNamespace, T: Any, params: Mapping[str, Any],
+                design: Mapping[str, Any], model: Model) -> bool:
+    """Whether the quadrature can put its node axis first: NumPy, ``T`` of shape ``(n,)`` and
+    every per-row parameter and (non-dose) design array ``(n,)``.
+
+    Nodes first, ``(K, n)``, the elementwise work runs along the long patient axis (a short
+    trailing node axis costs NumPy several times more), and :func:`logsumexp_nodes` sums the K
+    node terms in a fixed order, so the result does not depend on how many patients are
+    evaluated together. The PyTensor likelihood keeps the trailing node axis.
+    """
+    if xp.name != "numpy" or np.ndim(T) != 1:
+        return False
+    n = np.shape(T)[0]
+    dose_keys = set(getattr(model, "dose_design_keys", ()))
+    arrays = [v for v in params.values() if _is_per_row(v)]
+    arrays += [v for k, v in design.items() if k not in dose_keys and _is_per_row(v)]
+    return all(np.shape(v) == (n,) for v in arrays)
+
+
+def logsumexp_nodes(x: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(x), axis=0))`` over the node axis, stabilised by the maximum; the terms are
+    added one node after the other (the same order for any number of columns)."""
+    m = np.max(x, axis=0)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(x - m)
+    total = e[0].copy()
+    for k in range(1, e.shape[0]):
+        total += e[k]
+    with np.errstate(divide="ignore"):
+        return np.log(total) + m
 
 
 # ----------------------------------------------------------------- naming of population quantities

@@ -97,6 +97,8 @@ from twintrial.models.base import (
     ResidualError,
     expand_for_nodes,
     gauss_legendre,
+    logsumexp_nodes,
+    nodes_first,
 )
 from twintrial.models.options import effects_from_specs, resolve_covariates
 
@@ -171,11 +173,17 @@ class WeibullBiomarkerHazard(EventModel):
         u, w = gauss_legendre(self.n_nodes)
         log_u = np.log(u)
         log_w = np.log(GRADING * w) + (GRADING - 1.0) * log_u  # v = u^GRADING, dv = r u^(r-1) du
+        k = params["weibull_shape"]
+        if nodes_first(xp, T, params, design, model):  # NumPy: node axis first, (K, n)
+            s = T * np.exp(GRADING * log_u[:, None] / k)
+            link = params["association"] * (model.predict(xp, params, s, design) - self._center())
+            return (k * (np.log(T) - np.log(params["weibull_scale"]))
+                    + logsumexp_nodes(link + log_w[:, None])
+                    + self.linear_predictor(xp, params, design))
         p_nodes, d_nodes = expand_for_nodes(params, design, model)
         s = T[..., None] * xp.exp(GRADING * log_u / p_nodes["weibull_shape"])
         m = model.predict(xp, p_nodes, s, d_nodes)
         link = p_nodes["association"] * (m - self._center())
-        k = params["weibull_shape"]
         return (k * (xp.log(T) - xp.log(params["weibull_scale"]))
                 + xp.logsumexp(link + log_w, axis=-1)
                 + self.linear_predictor(xp, params, design))
