@@ -193,7 +193,7 @@ class OneCompartmentOral(Model):
         ka, v = np.asarray(params["ka"], float), np.asarray(params["V"], float)
         ke = np.asarray(params["CL"], float) / v
         grid = np.asarray(t, dtype=float)
-        out = np.zeros((grid.size, ka.size))
+        out = np.empty((grid.size, ka.size))  # every visit's row is written below
         gut, central = np.zeros(ka.size), np.zeros(ka.size)
         steps: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # events in time order; at equal times visits (kind 0) come before doses (kind 1)
