@@ -305,7 +305,8 @@ def bench_dask(name: str, client: Any, label: str, *, n: int, big: int = 0) -> d
 
         run()  # warm-up (imports, worker code)
         suffix = "" if size == n else f"_n{size}"
-        row[f"end_to_end_dask_{label}{suffix}_per_s"] = round(traj / best(run, 5 if size == n else 3))
+        repeat = 5 if size == n else 3
+        row[f"end_to_end_dask_{label}{suffix}_per_s"] = round(traj / best(run, repeat))
         cpu_here, cpu_workers = cpu_seconds(client, run)
         row[f"end_to_end_dask_{label}{suffix}_cpu_s_per_million"] = {
             "this_process": round(cpu_here / traj * 1e6, 3),

@@ -35,7 +35,8 @@ def cohort_inputs(model: Model, cohort: pd.DataFrame, arms: Sequence[ArmConfig],
     """
     covariates = {}
     for arm in arms:
-        col = arm.regimen.per_kg_covariate if arm.regimen is not None and arm.regimen.per_kg else None
+        per_kg = arm.regimen is not None and arm.regimen.per_kg
+        col = arm.regimen.per_kg_covariate if per_kg else None  # type: ignore[union-attr]
         if col is not None and col in cohort.columns:
             covariates[col] = cohort[col].to_numpy(float)
     if model.dose_design_keys:

@@ -220,7 +220,8 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
     """``vid``, ``draw`` and, per outcome column, one ``(n,)`` array per arm (config order).
 
-    ``design`` and ``covariates`` are these patients' rows of :func:`~twintrial.arms.inputs.cohort_inputs`.
+    ``design`` and ``covariates`` are these patients' rows of
+    :func:`~twintrial.arms.inputs.cohort_inputs`.
     """
     controls = [a for a in arms if a.control]
     if len(controls) != 1:
@@ -243,8 +244,8 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
     tte = [e for e in endpoints if e.type == "time_to_event"]
     e_event = exponentials(seed, "event", vid) if tte else None
     ep_by_name = {e.name: e for e in endpoints}
-    ctx = _Chunk(model=model, covariates=covariates, n=n, names=names, sigmas=sigmas, base_design=base_design,
-                 z=z, u_adh=u_adh, ctl_params={})
+    ctx = _Chunk(model=model, covariates=covariates, n=n, names=names, sigmas=sigmas,
+                 base_design=base_design, z=z, u_adh=u_adh, ctl_params={})
     ctl = controls[0]
     ctx.ctl_params = arm_parameters(params, ctl, draws, model=model, seed=seed)
     ctl_design = ctx.design_for(ctl, None)
@@ -433,7 +434,8 @@ def _max_auto_chunk(model: Model, arms: Sequence[ArmConfig],
 
 
 def _chunk_task(start: int, stop: int, *, virtual: Mapping[str, np.ndarray],
-                design: Mapping[str, np.ndarray], covariates: Mapping[str, np.ndarray], arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
+                design: Mapping[str, np.ndarray], covariates: Mapping[str, np.ndarray],
+                arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
                 estimands: Sequence[EstimandConfig], model: Model, seed: int
                 ) -> dict[str, tuple[np.ndarray, bool]]:
     """Outcome columns (no ``vid``/``draw``/``arm``) of rows ``start:stop``, in table order.
@@ -460,9 +462,10 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
 
     Chunks are whole patient blocks (:func:`twintrial.compute.chunk_bounds`); with ``client``
     they run as Dask tasks (retried on another worker if one dies), each carrying only its own
-    rows of what the simulation reads (:func:`~twintrial.arms.inputs.needed_columns`, :func:`~twintrial.arms.inputs.cohort_inputs`), and
-    return plain arrays that are copied into the final columns as they arrive; results are identical for any ``chunk_size`` and any number of
-    workers. ``chunk_size=None`` picks it from the cluster size
+    rows of what the simulation reads (:func:`~twintrial.arms.inputs.needed_columns`,
+    :func:`~twintrial.arms.inputs.cohort_inputs`), and return plain arrays that are copied into
+    the final columns as they arrive; results are identical for any ``chunk_size`` and any
+    number of workers. ``chunk_size=None`` picks it from the cluster size
     (:func:`twintrial.compute.auto_chunk_size`). Other arguments as for :func:`simulate_arms`.
     """
     from twintrial.compute import auto_chunk_size, chunk_bounds, for_each_chunk

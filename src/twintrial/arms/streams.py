@@ -29,8 +29,8 @@ def block_draws(seed: int, stream: str, vid: np.ndarray,
 
     ``draw(gen)`` must return an array whose *first* axis has ``PATIENT_BLOCK`` rows (one per
     patient of the block), and must not keep ``gen`` (one generator is re-seeded per block,
-    :func:`twintrial.rng.block_generators`); patient ``vid`` gets row ``vid % PATIENT_BLOCK``. The result for a
-    patient therefore does not depend on the chunk it is simulated in.
+    :func:`twintrial.rng.block_generators`); patient ``vid`` gets row ``vid % PATIENT_BLOCK``.
+    The result for a patient therefore does not depend on the chunk it is simulated in.
     """
     vid = np.asarray(vid, dtype=np.int64)
     if vid.size == 0:

@@ -21,12 +21,13 @@ All arguments broadcast elementwise against ``t``: in PyMC, parameters are index
 (shape ``(n_obs,)``); in simulation they are ``(n_patients, 1)`` against ``t`` of ``(1, n_times)``
 or ``(n_patients, n_times)``, or, for a grid common to all patients, ``(n_patients,)`` against
 ``t`` of ``(n_times, 1)`` (time-major, what the simulator uses: NumPy runs the elementwise
-operations along the long patient axis). Dose arrays in ``design`` carry ONE extra trailing axis (doses), so a
-formula can write ``t[..., None] - design["dose_time"]`` and reduce with ``xp.sum(..., axis=-1)``;
-such keys are listed in ``Model.dose_design_keys`` (the quadrature and the simulator insert their
-extra axes before the dose axis). For the event submodel, structural parameters and design are
-per patient ``(n,)`` (dose keys ``(n, D)``), event parameters scalars or ``(n,)``, and ``T`` is
-``(n,)``.
+operations along the long patient axis). Dose arrays in ``design`` carry ONE extra trailing axis
+(doses), so a formula can write ``t[..., None] - design["dose_time"]`` and reduce with
+``xp.sum(..., axis=-1)``; such keys are listed in ``Model.dose_design_keys`` (the quadrature and
+the simulator insert their extra axes before the dose axis). For the event submodel, structural
+parameters and design are per patient ``(n,)`` (dose keys ``(n, D)``), event parameters scalars
+or ``(n,)``, and ``T`` is ``(n,)``; in NumPy the quadrature puts its node axis first, ``(K, n)``,
+so the same formulas see ``t`` of shape ``(K, n)`` (:func:`nodes_first`).
 
 Names of population quantities (shared by the fitting engine and the simulator):
 :func:`mu_name` ``mu_<param>`` (typical value, transformed scale), :func:`omega_name`
