@@ -58,7 +58,7 @@ def block_generator(base_seed: int, *key: str | int, block: int) -> np.random.Ge
 def block_generators(base_seed: int, *key: str | int, blocks: Iterable[int]
                      ) -> Iterator[np.random.Generator]:
     """The generators of ``blocks`` of a stream, in that order: same numbers as
-    :func:`block_generator`, ~6x cheaper per block.
+    :func:`block_generator`, about 2x cheaper per block (measured: ~7 µs against ~16 µs).
 
     The :class:`numpy.random.SeedSequence` hashing of every block key is done at once with NumPy
     (:func:`_pcg64_seeds`), and ONE generator is re-seeded for each block: use each generator
