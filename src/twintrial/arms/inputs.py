@@ -55,7 +55,7 @@ def simulated_names(model: Model, arms: Sequence[ArmConfig],
     """Parameters a simulation reads: structural ones; event ones only for a time-to-event
     endpoint or an arm effect on them (otherwise they cannot change any outcome)."""
     names = list(model.parameter_names)
-    event = [p.name for p in (model.event.parameters if model.event else ())]
+    event = model.event_parameter_names
     effects = {e.parameter for a in arms for e in a.effects}
     if any(e.type == "time_to_event" for e in endpoints) or effects & set(event):
         names += event
@@ -75,8 +75,8 @@ def check_inputs(v: Mapping[str, np.ndarray], cohort: pd.DataFrame, model: Model
                  estimands: Sequence[EstimandConfig], endpoints: Sequence[EndpointConfig]) -> None:
     """One-line errors for missing virtual-patient columns, a cohort in other rows, or an
     estimand on an unknown endpoint."""
-    need = ["vid", "draw", *model.parameter_names, *model.residual.priors]
-    need += [p.name for p in (model.event.parameters if model.event else ())]
+    need = ["vid", "draw", *model.parameter_names, *model.residual.priors,
+            *model.event_parameter_names]
     missing = [k for k in need if k not in v]
     if missing:
         raise CohortError(f"virtual patients: missing {missing} for model '{model.name}'; got "

@@ -337,11 +337,11 @@ def _changed_rows_prediction(model: Model, p: Mapping[str, np.ndarray], grid: np
     out = f.copy()
     out[rows] = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
                                       for k, v in p.items()},
-                              grid, {k: _take_rows(v, rows) for k, v in new_design.items()})
+                              grid, {k: _design_rows(v, rows) for k, v in new_design.items()})
     return out
 
 
-def _take_rows(v: Any, rows: np.ndarray) -> np.ndarray:
+def _design_rows(v: Any, rows: np.ndarray) -> np.ndarray:
     """``v[rows]``; a row shared by all patients (stride 0) stays a shared row (a view), so the
     model applies the same rule to these patients as to the whole chunk."""
     a = np.asarray(v)
@@ -476,16 +476,16 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
         v = {str(k): np.asarray(val) for k, val in virtual.items() if np.ndim(val) == 1}
     cohort = cohort.reset_index(drop=True)
     n = len(v["vid"]) if "vid" in v else len(cohort)
-    if n:  # the whole population checked once; chunks then carry only what they read
-        check_inputs(v, cohort, model, estimands, endpoints)
-        design, covariates = cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
-        sliced = {"virtual": needed_columns(v, model, arms, endpoints), "design": design,
-                  "covariates": covariates}
-    bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
-        n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
-    if not bounds:
+    if n == 0:
         return simulate_arms(v, cohort, arms, endpoints, estimands, model=model, seed=seed,
                              start=0, stop=0)
+    # the whole population checked once; chunks then carry only what they read
+    check_inputs(v, cohort, model, estimands, endpoints)
+    design, covariates = cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
+    sliced = {"virtual": needed_columns(v, model, arms, endpoints), "design": design,
+              "covariates": covariates}
+    bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
+        n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
     k = len(arms)
     cols: dict[str, np.ndarray] = {}
 

@@ -198,23 +198,16 @@ def residual_observations(model: Model, f: FloatArray, sigmas: Mapping[str, Floa
     ``sigmas`` are ``(n,)`` arrays named as in ``model.residual.priors``. Computed time-major on
     ``f.T`` and ``z.T`` (contiguous for the Fortran-ordered predictions of
     :func:`predict_numpy` and noise of :func:`twintrial.arms.streams.normals`), without
-    full-size temporaries beyond the result; value for value what
+    full-size temporaries for an additive error; value for value what
     ``f + model.residual.sd(NUMPY, f, sigmas[:, None]) * z`` gives (additive: ``sd`` is
-    ``sigma_add``; ``x ** 2`` is ``x * x``; sums and products commute exactly).
+    ``sigma_add``; sums and products commute exactly).
     """
     f_t, z_t = f.T, z.T
-    kind = model.residual.kind
-    if kind == "additive":
+    if model.residual.kind == "additive":
         y = np.multiply(z_t, sigmas["sigma_add"])
         return np.add(f_t, y, out=y).T
     s = dict(sigmas)
-    if kind == "combined" and f_t.dtype == np.float64:
-        sd = np.multiply(f_t, s["sigma_prop"])
-        np.multiply(sd, sd, out=sd)
-        np.add(sd, s["sigma_add"] ** 2, out=sd)
-        np.sqrt(sd, out=sd)
-    else:
-        sd = np.asarray(model.residual.sd(NUMPY, f_t, s))
+    sd = np.asarray(model.residual.sd(NUMPY, f_t, s))
     if (sd.shape != f_t.shape or sd.dtype != np.float64 or sd.base is not None
             or not sd.flags.writeable or any(sd is x for x in (f_t, *s.values()))):
         return (f_t + sd * z_t).T
