@@ -1,7 +1,7 @@
 """Dask execution: a local distributed cluster by default, an external scheduler by config.
 
 Work is split into chunks of whole patient blocks (:data:`twintrial.rng.PATIENT_BLOCK`), each task a
-pure function of ``(start, stop)`` whose random streams are keyed by patient block, so the result is
+pure function of ``(start, stop)`` whose random streams are keyed by patient (block), so the result is
 the same for any number of workers, any chunk size, and after a worker dies and Dask reruns its
 tasks elsewhere. No home-made scheduling: Dask does placement, retries and data movement.
 """

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twintrial import rng
+from twintrial import philox
 from twintrial.arms import simulate_arms, simulate_trial_outcomes
 from twintrial.arms.effects import WindowedModel, windowed_inputs, windowed_prediction
-from twintrial.arms.streams import STAGE, _block_generator, block_draws, exponentials, normals
+from twintrial.arms.streams import STAGE, exponentials, normals, uniforms
 from twintrial.arms.synthetic import synthetic_virtual_patients
 from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
 from twintrial.models import get_model
@@ -60,27 +60,27 @@ def test_windowed_prediction_equals_the_windowed_model(pbc, onset: float) -> Non
     assert got.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("block", [0, 1, 977, 2**33 + 5])
-def test_block_generator_shortcut_is_the_documented_stream(block: int) -> None:
-    for seed in (0, 7, 2**40 + 3):
-        fast = _block_generator(seed, "noise", block).standard_normal(16)
-        slow = rng.block_generator(seed, STAGE, "noise", block=block).standard_normal(16)
-        assert fast.tobytes() == slow.tobytes()
-
-
-def test_block_draws_do_not_depend_on_row_order_or_contiguity() -> None:
+def test_streams_do_not_depend_on_row_order_contiguity_or_width() -> None:
     vid = np.arange(700, 4200, dtype=np.int64)
     contiguous = normals(5, "noise", vid, 3)
+    assert contiguous.flags.f_contiguous and contiguous.shape == (vid.size, 3)
     perm = np.random.default_rng(0).permutation(vid.size)
     shuffled = normals(5, "noise", vid[perm], 3)
     assert shuffled.tobytes() == contiguous[perm].tobytes()
     gaps = vid[::3]
     assert normals(5, "noise", gaps, 3).tobytes() == contiguous[::3].tobytes()
-    # each patient's numbers are row vid % PATIENT_BLOCK of its block's generator
-    b = rng.PATIENT_BLOCK
-    first = rng.block_generator(5, STAGE, "dropout", block=1).standard_exponential(b)
-    assert exponentials(5, "dropout", vid)[b - 700:2 * b - 700].tobytes() == first.tobytes()
-    assert block_draws(5, "x", np.zeros(0, np.int64), lambda g: g.random((b, 2))).shape == (0, 2)
+    assert normals(5, "noise", vid, 8)[:, :3].tobytes() == contiguous.tobytes()
+    wide = uniforms(5, "adherence", vid, 5)
+    assert uniforms(5, "adherence", vid[perm], 2).tobytes() == wide[perm, :2].tobytes()
+    e = exponentials(5, "dropout", vid)
+    assert exponentials(5, "dropout", vid[::-1]).tobytes() == e[::-1].tobytes()
+    # each stream is the counter-based generator keyed by (seed, "arms", stream)
+    key = philox.stream_key(5, STAGE, "noise")
+    assert philox.normals(key, vid[:10], 3).tobytes() == contiguous[:10].tobytes()
+    assert normals(6, "noise", vid, 3)[0, 0] != contiguous[0, 0]
+    assert normals(5, "x", np.zeros(0, np.int64), 2).shape == (0, 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        normals(5, "noise", np.array([-1]), 2)
 
 
 def test_trial_outcomes_match_simulate_arms_for_any_chunking(pbc) -> None:

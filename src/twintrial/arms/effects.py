@@ -61,13 +61,17 @@ def draw_effect_sizes(spec: DistributionSpec, draws: np.ndarray, *, arm: str, in
                       seed: int) -> np.ndarray:
     """Effect size for each posterior draw index in ``draws`` (``(n,)`` -> ``(n,)``)."""
     draws = np.asarray(draws, dtype=np.int64)
-    out = np.empty(draws.size)
-    blocks, inverse = np.unique(draws // PATIENT_BLOCK, return_inverse=True)
-    gens = block_generators(seed, STAGE, "effect", arm, index, blocks=blocks.tolist())
-    for k, gen in enumerate(gens):
-        rows = np.flatnonzero(inverse == k)
-        out[rows] = _sample(spec, gen, PATIENT_BLOCK)[draws[rows] % PATIENT_BLOCK]
-    return out
+    if draws.size == 0:
+        return np.empty(0)
+    if draws.min() < 0:
+        raise ValueError("posterior draw indices must be non-negative")
+    # the sizes of every block that occurs, then one gather (draw indices are few: no sort)
+    present = np.flatnonzero(np.bincount(draws // PATIENT_BLOCK))
+    table = np.empty((int(present[-1]) + 1) * PATIENT_BLOCK)
+    gens = block_generators(seed, STAGE, "effect", arm, index, blocks=present.tolist())
+    for block, gen in zip(present.tolist(), gens, strict=True):
+        table[block * PATIENT_BLOCK:(block + 1) * PATIENT_BLOCK] = _sample(spec, gen, PATIENT_BLOCK)
+    return table[draws]
 
 
 def apply_effect(value: np.ndarray, effect: EffectConfig, size: np.ndarray, *, model: Model,

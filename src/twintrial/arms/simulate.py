@@ -24,7 +24,8 @@ column                     dtype    meaning
 Every arm of a patient uses the same twin (parameters, posterior draw) and the same random
 numbers (see :mod:`twintrial.arms.streams`), so ``outcome(arm) - outcome(control)`` is the
 patient's individual treatment effect up to the arm's own effect-size draw. Rows are computed per
-chunk of whole patient blocks; the table is byte-identical for any chunk size and worker count.
+chunk; every random number is keyed by patient (or posterior draw), so the table is byte-identical
+for any chunk size and worker count.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def simulate_arms(virtual: Mapping[str, Any] | pd.DataFrame, cohort: pd.DataFram
     seed
         Root seed of the arms streams.
     start, stop
-        Row range (a chunk of whole patient blocks for chunk-invariant results).
+        Row range (any; results per patient do not depend on it).
 
     Returns
     -------

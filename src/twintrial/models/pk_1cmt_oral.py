@@ -84,6 +84,8 @@ SERIES_THRESHOLD = 1e-5
 
 def absorption_kernel(xp: ArrayNamespace, ka: Array, ke: Array, tau: Array) -> Array:
     """``(exp(-ke tau) - exp(-ka tau)) / (ka - ke)`` for ``tau >= 0``, stable at ``ka == ke``."""
+    if xp is NUMPY:
+        return _absorption_kernel_numpy(ka, ke, tau)
     r = xp.minimum(ka, ke)
     delta = xp.abs(ka - ke)
     x = delta * tau
@@ -92,6 +94,27 @@ def absorption_kernel(xp: ArrayNamespace, ka: Array, ke: Array, tau: Array) -> A
     d_safe = xp.where(small, 1.0, delta)
     phi = xp.where(small, tau * (1.0 - x / 2.0 + x * x / 6.0), -xp.expm1(-x_safe) / d_safe)
     return xp.exp(-r * tau) * phi
+
+
+def _absorption_kernel_numpy(ka: Array, ke: Array, tau: Array) -> np.ndarray:
+    """:func:`absorption_kernel` in NumPy, value for value: the series branch is evaluated only
+    where it applies (rare) and the rest in place, without the masked copies of ``xp.where``."""
+    ka, ke, tau = (np.asarray(a, dtype=float) for a in (ka, ke, tau))
+    r = np.minimum(ka, ke)
+    delta = np.abs(ka - ke)
+    x = delta * tau
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.expm1(-x)
+        np.divide(phi, delta, out=phi)
+    np.negative(phi, out=phi)  # -(e / d) == (-e) / d exactly
+    small = x < SERIES_THRESHOLD
+    if small.any():
+        xs, ts = x[small], np.broadcast_to(tau, x.shape)[small]
+        phi[small] = ts * (1.0 - xs / 2.0 + xs * xs / 6.0)
+    out = np.multiply(r, tau)
+    np.negative(out, out=out)  # -(r tau) == (-r) tau exactly
+    np.exp(out, out=out)
+    return np.multiply(out, phi, out=out) if out.shape == phi.shape else out * phi
 
 
 class OneCompartmentOral(Model):
