@@ -108,24 +108,37 @@ def test_empty_population_gives_an_empty_table_with_the_columns(pbc) -> None:
     assert out.dtypes.tolist() == full.dtypes.tolist()
 
 
-def test_changed_rows_prediction_equals_a_full_prediction() -> None:
+def test_changed_rows_observations_equal_a_full_prediction() -> None:
     from twintrial.arms.regimens import regimen_doses
-    from twintrial.arms.simulate import _changed_rows_prediction
+    from twintrial.arms.simulate import _changed_rows_observations
+    from twintrial.models.simulate import residual_observations
 
     model = get_model("pk_1cmt_oral")
     n = 3000
     cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
     virtual = synthetic_virtual_patients(model, cohort, seed=2)
     p = {k: virtual[k] for k in model.parameter_names}
+    sig = {k: virtual[k] for k in model.residual.priors}
     regimen = arms_from_list([{"name": "a", "control": True,
                                "regimen": {"dose": 200, "interval": 12, "n_doses": 10}}])[0].regimen
     grid = np.arange(0.0, 121.0, 6.0)
+    z = normals(4, "noise", np.arange(n), grid.size)
     full = regimen_doses(regimen, n)
     stop = np.random.default_rng(3).exponential(200.0, n)  # ~40% stop before the last dose
     stopped = regimen_doses(regimen, n, stop_time=stop)
     f = predict_numpy(model, p, grid, full)
-    got = _changed_rows_prediction(model, p, grid, full, stopped, f)
-    expected = predict_numpy(model, p, grid, stopped)
+    y = residual_observations(model, f, sig, z)
+    got = _changed_rows_observations(model, p, grid, full, stopped, f, y, sig, z)
+    expected = residual_observations(model, predict_numpy(model, p, grid, stopped), sig, z)
     assert 0.2 < (stop < 108).mean() < 0.8
-    assert got.tobytes() == expected.tobytes()
-    assert _changed_rows_prediction(model, p, grid, full, full, f) is f
+    assert got.tobytes(order="C") == expected.tobytes(order="C")
+    assert _changed_rows_observations(model, p, grid, full, full, f, y, sig, z) is y
+    # NaN in both designs at the same place is no change; other keys or shapes: everything again
+    nan_full = {**full, "dose_amount": np.where(np.arange(10) == 3, np.nan, full["dose_amount"])}
+    nan_same = {**nan_full, "dose_amount": nan_full["dose_amount"].copy()}
+    assert _changed_rows_observations(model, p, grid, nan_full, nan_same, f, y, sig, z) is y
+    fewer = regimen_doses(arms_from_list([{"name": "a", "control": True, "regimen": {
+        "dose": 200, "interval": 12, "n_doses": 4}}])[0].regimen, n)
+    again = _changed_rows_observations(model, p, grid, full, fewer, f, y, sig, z)
+    ref = residual_observations(model, predict_numpy(model, p, grid, fewer), sig, z)
+    assert again.tobytes(order="C") == ref.tobytes(order="C")

@@ -287,7 +287,8 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
         if not policy_needed:
             y_tp = y_full
         elif full[0] is model and policy[0] is model and policy[1] is full[1]:
-            y_tp = ctx.observe(_changed_rows_prediction(model, p, grid, full[2], policy[2], f_full))
+            y_tp = _changed_rows_observations(model, p, grid, full[2], policy[2], f_full, y_full,
+                                              sigmas, z)
         else:
             y_tp = ctx.observe(ctx.predict(policy, arm, p, t_stop, grid, f_ctl, f_trt))
         cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
@@ -310,36 +311,56 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
     return vid, draws, out_cols
 
 
-def _changed_rows_prediction(model: Model, p: Mapping[str, np.ndarray], grid: np.ndarray,
-                             design: Mapping[str, np.ndarray], new_design: Mapping[str, np.ndarray],
-                             f: np.ndarray) -> np.ndarray:
-    """``predict_numpy(model, p, grid, new_design)`` given ``f`` for ``design``, same parameters.
+def _changed_rows_observations(model: Model, p: Mapping[str, np.ndarray], grid: np.ndarray,
+                               design: Mapping[str, np.ndarray],
+                               new_design: Mapping[str, np.ndarray], f: np.ndarray, y: np.ndarray,
+                               sigmas: Mapping[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """Observations under ``new_design`` given the prediction ``f`` and observations ``y`` under
+    ``design`` (same parameters, sigmas and noise ``z``): value for value
+    ``residual_observations(model, predict_numpy(model, p, grid, new_design), sigmas, z)``.
 
     Only the patients whose design rows differ (e.g. doses not given after discontinuation) are
-    predicted again; the prediction is row-wise, so every other row is ``f``'s as it is.
+    predicted and observed again; both steps are row-wise, so every other row is ``y``'s as it is.
     """
+    rows = _changed_rows(design, new_design, f.shape[0])
+    if rows is None:
+        return residual_observations(model, predict_numpy(model, p, grid, new_design), sigmas, z)
+    if rows.size == 0:
+        return y
+    f_rows = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
+                                   for k, v in p.items()},
+                           grid, {k: _design_rows(v, rows) for k, v in new_design.items()})
+    out = y.copy(order="K")
+    out[rows] = residual_observations(model, f_rows, {k: np.asarray(v)[rows]
+                                                      for k, v in sigmas.items()}, z[rows])
+    return out
+
+
+def _changed_rows(design: Mapping[str, np.ndarray], new_design: Mapping[str, np.ndarray],
+                  n: int) -> np.ndarray | None:
+    """Indices of the patients whose rows differ between the designs (NaN equal to NaN);
+    ``None`` when the designs do not have the same keys and shapes."""
     if set(design) != set(new_design) or any(np.shape(design[k]) != np.shape(new_design[k])
                                              for k in design):
-        return predict_numpy(model, p, grid, new_design)
-    changed = np.zeros(f.shape[0], dtype=bool)
+        return None
+    changed = np.zeros(n, dtype=bool)
     for k, new in new_design.items():
         old = np.asarray(design[k])
         new = np.asarray(new)
+        if old is new:
+            continue
         if old.ndim and old.strides[0] == 0 and new.strides[0] == 0:  # one row for all patients
             old, new = old[:1], new[:1]
         diff = old != new
-        if old.dtype.kind == "f" and diff.any():
-            # NaN-aware: a row with NaN in both designs at the same place is unchanged
-            diff &= ~(np.isnan(old) & np.isnan(new))
-        changed |= diff.reshape(diff.shape[0], -1).any(axis=1) if diff.ndim > 1 else diff
-    if not changed.any():
-        return f
-    rows = np.flatnonzero(changed)
-    out = f.copy()
-    out[rows] = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
-                                      for k, v in p.items()},
-                              grid, {k: _design_rows(v, rows) for k, v in new_design.items()})
-    return out
+        rows = diff.reshape(diff.shape[0], -1).any(axis=1) if diff.ndim > 1 else diff
+        if old.dtype.kind == "f" and rows.any():
+            # NaN-aware, on the differing rows only: NaN in both designs at one place is no change
+            idx = np.flatnonzero(rows)
+            o, w = old[idx], new[idx]
+            keep = (o != w) & ~(np.isnan(o) & np.isnan(w))
+            rows[idx] = keep.reshape(idx.size, -1).any(axis=1) if keep.ndim > 1 else keep
+        changed |= rows
+    return np.flatnonzero(changed)
 
 
 def _design_rows(v: Any, rows: np.ndarray) -> np.ndarray:
