@@ -206,7 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``twintrial`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # argparse's subcommands do not take "--": split it off here
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if extra:
+        if not hasattr(args, "snakemake_args"):
+            parser.error("arguments after '--' go to Snakemake; only 'twintrial run' takes them")
+        args.snakemake_args = [*(args.snakemake_args or []), *extra]
     try:
         return int(args.func(args) or 0)
     except TwinTrialError as err:

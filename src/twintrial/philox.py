@@ -8,9 +8,10 @@ releases the GIL. The arms stage draws its per-patient streams this way
 (:mod:`twintrial.arms.streams`); other stages use NumPy's PCG64 streams (:mod:`twintrial.rng`).
 
 - Generator: Philox4x32 with 10 rounds (Salmon, Moraes, Dror & Shaw 2011, "Parallel random
-  numbers: as easy as 1, 2, 3", SC'11; the Random123 library). It passes TestU01's BigCrush for
-  any key and counter pattern, and is the generator of cuRAND, TensorFlow and JAX's alternatives;
-  NumPy ships its 4x64 variant. This implementation reproduces the Random123 known-answer vectors
+  numbers: as easy as 1, 2, 3", SC'11; the Random123 library). It passed TestU01's BigCrush in the
+  authors' tests, including highly regular counter and key patterns; cuRAND offers it
+  (``CURAND_RNG_PSEUDO_PHILOX4_32_10``), TensorFlow's stateless random ops use it and NumPy ships
+  its 4x64 variant. This implementation reproduces the Random123 known-answer vectors
   (``tests/unit/test_philox.py``).
 - Key: the first two 32-bit words of the :class:`numpy.random.SeedSequence` of ``(seed, *key)``
   (:func:`stream_key`), i.e. the same SHA-256 hashing of stream names as :mod:`twintrial.rng`.
@@ -18,8 +19,8 @@ releases the GIL. The arms stage draws its per-patient streams this way
 - Uniforms: the 53 high bits of one 64-bit word, ``k * 2**-53`` on ``[0, 1)``.
 - Normals: the 256-layer ziggurat of Marsaglia & Tsang (2000, J. Stat. Softw. 5(8)) in the
   64-bit layout NumPy uses (8 bits of layer, 1 sign bit, 52 bits of magnitude); a rejected draw
-  takes the next ``attempt`` of the same counter (1.2% of draws), the tail Marsaglia's (1964)
-  exponential method.
+  takes the next ``attempt`` of the same counter (1.5% of first draws fall outside the layers'
+  rectangles), the tail Marsaglia's (1964) exponential method.
 - Exponentials: ``-log(1 - U)`` (``1 - U`` is exact on the ``2**-53`` grid).
 """
 
@@ -114,7 +115,7 @@ def _normal(c0, c1, j, k0, k1, ki, wi, fi):  # type: ignore[no-untyped-def]
         if sign:
             x = -x
         if rabs < ki[idx]:
-            return x  # inside the layer's rectangle: 98.8% of draws
+            return x  # inside the layer's rectangle: 98.5% of draws
         if idx == 0:  # the tail beyond R
             while True:
                 a, b, c, d = _philox(c0, c1, j, attempt, k0, k1)
@@ -131,7 +132,7 @@ def _normal(c0, c1, j, k0, k1, ki, wi, fi):  # type: ignore[no-untyped-def]
 def _fill_normals(k0, k1, vid, out_t, ki, wi, fi):  # type: ignore[no-untyped-def]
     # column by column, in three passes: (1) the first Philox word of every patient and (2) the
     # ziggurat's rectangle test are branch-free loops the compiler vectorises (~2.5 ns a normal
-    # against ~10 ns for the scalar algorithm); (3) the ~1.5% of draws outside the rectangles
+    # against ~10 ns for the scalar algorithm); (3) the 1.5% of draws outside the rectangles
     # rerun the whole scalar algorithm (_normal), which takes the same first word, so every
     # value is exactly what _normal gives
     width, n = out_t.shape

@@ -123,3 +123,17 @@ def test_stage_with_bad_data_writes_nothing(in_tmp_project: Path,
     assert "bili" in err and "Traceback" not in err
     assert not (in_tmp_project / "results").exists() or not any(
         (in_tmp_project / "results").rglob("*.*"))
+
+
+def test_run_passes_arguments_after_double_dash_to_snakemake(
+        in_tmp_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["run", str(ROOT / "config" / "config.yaml"), "--snakefile",
+               str(ROOT / "Snakefile"), "-n", "--", "--forcerun", "arms", "--quiet"])
+    err = capsys.readouterr().err
+    command = next(line for line in err.splitlines() if line.startswith("+ "))
+    assert command.endswith("--dry-run --forcerun arms --quiet"), command
+    assert rc == 0, err
+    with pytest.raises(SystemExit) as exc:
+        main(["check", str(ROOT / "config" / "config.yaml"), "--", "--forcerun", "arms"])
+    assert exc.value.code == 2
+    assert "only 'twintrial run' takes them" in capsys.readouterr().err

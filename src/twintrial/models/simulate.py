@@ -200,9 +200,9 @@ def residual_observations(model: Model, f: FloatArray, sigmas: Mapping[str, Floa
     ``sigmas`` are ``(n,)`` arrays named as in ``model.residual.priors``. Computed time-major on
     ``f.T`` and ``z.T`` (contiguous for the Fortran-ordered predictions of
     :func:`predict_numpy` and noise of :func:`twintrial.arms.streams.normals`), without
-    full-size temporaries for an additive error; value for value what
-    ``f + model.residual.sd(NUMPY, f, sigmas[:, None]) * z`` gives (additive: ``sd`` is
-    ``sigma_add``; sums and products commute exactly).
+    full-size temporaries for an additive error and in one compiled pass for a combined one;
+    value for value what ``f + model.residual.sd(NUMPY, f, sigmas[:, None]) * z`` gives
+    (additive: ``sd`` is ``sigma_add``; sums and products commute exactly).
     """
     f_t, z_t = f.T, z.T
     if model.residual.kind == "additive":
