@@ -42,6 +42,7 @@ def test_ziggurat_layers_have_equal_area() -> None:
     # rectangle fractions x_{i-1} / x_i (layer 1 has none) and the base strip's R / x_0
     assert ki[1] == 0
     np.testing.assert_allclose(ki[2:] / 2.0**52, x[1:-1] / x[2:], rtol=1e-15, atol=2.0**-52)
+    assert abs(ki[0] / 2.0**52 - r / x[0]) <= 2.0**-52
     # NumPy's tables (numpy/random/src/distributions/ziggurat_constants.h), same construction
     assert abs(int(ki[0]) - 0x000EF33D8025EF6A) <= 16
     assert math.isclose(wi[0], 8.68362706080130616677e-16, rel_tol=1e-13)
