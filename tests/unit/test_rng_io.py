@@ -34,7 +34,7 @@ def test_streams_independent_of_order() -> None:
                                         max_size=4),
        st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=6))
 def test_block_generators_are_the_block_generators(seed: int, key: list, blocks: list[int]) -> None:
-    # the vectorised SeedSequence/PCG64 seeding reproduces NumPy's, state for state
+    # the same generators, state for state
     for block, gen in zip(blocks, rng.block_generators(seed, *key, blocks=blocks), strict=True):
         ref = rng.block_generator(seed, *key, block=block)
         assert gen.bit_generator.state == ref.bit_generator.state

@@ -98,23 +98,18 @@ def absorption_kernel(xp: ArrayNamespace, ka: Array, ke: Array, tau: Array) -> A
 
 def _absorption_kernel_numpy(ka: Array, ke: Array, tau: Array) -> np.ndarray:
     """:func:`absorption_kernel` in NumPy, value for value: the series branch is evaluated only
-    where it applies (rare) and the rest in place, without the masked copies of ``xp.where``."""
+    where it applies (rare), without the masked copies of ``xp.where``."""
     ka, ke, tau = (np.asarray(a, dtype=float) for a in (ka, ke, tau))
     r = np.minimum(ka, ke)
     delta = np.abs(ka - ke)
-    x = delta * tau
+    x = np.asarray(delta * tau)
     with np.errstate(divide="ignore", invalid="ignore"):
-        phi = np.expm1(-x)
-        np.divide(phi, delta, out=phi)
-    np.negative(phi, out=phi)  # -(e / d) == (-e) / d exactly
+        phi = np.asarray(-np.expm1(-x) / delta)
     small = x < SERIES_THRESHOLD
     if small.any():
         xs, ts = x[small], np.broadcast_to(tau, x.shape)[small]
         phi[small] = ts * (1.0 - xs / 2.0 + xs * xs / 6.0)
-    out = np.multiply(r, tau)
-    np.negative(out, out=out)  # -(r tau) == (-r) tau exactly
-    np.exp(out, out=out)
-    return np.multiply(out, phi, out=out) if out.shape == phi.shape else out * phi
+    return np.exp(-(r * tau)) * phi  # -(r tau) == (-r) tau exactly
 
 
 class OneCompartmentOral(Model):
