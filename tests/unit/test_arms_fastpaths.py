@@ -108,6 +108,38 @@ def test_empty_population_gives_an_empty_table_with_the_columns(pbc) -> None:
     assert out.dtypes.tolist() == full.dtypes.tolist()
 
 
+def test_stopped_rows_observations_equal_a_full_prediction() -> None:
+    from twintrial.arms.regimens import regimen_doses, stop_doses, stopped_rows
+    from twintrial.arms.simulate import _design_rows, _observe_rows
+    from twintrial.models.simulate import residual_observations
+
+    model = get_model("pk_1cmt_oral")
+    n = 3000
+    cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
+    virtual = synthetic_virtual_patients(model, cohort, seed=5)
+    p = {k: virtual[k] for k in model.parameter_names}
+    sig = {k: virtual[k] for k in model.residual.priors}
+    grid = np.arange(0.0, 121.0, 6.0)
+    z = normals(4, "noise", np.arange(n), grid.size)
+    rng = np.random.default_rng(6)
+    stop = rng.exponential(200.0, n)
+    stop[:4] = [0.0, 12.0, 108.0, np.nan]  # at dose times (not given), after the last, NaN
+    for spec in ({"dose": 200, "interval": 12, "n_doses": 10},  # one shared row of amounts
+                 {"dose": 3, "unit": "mg/kg", "interval": 12, "n_doses": 10}):
+        regimen = arms_from_list([{"name": "a", "control": True, "regimen": spec}])[0].regimen
+        full = regimen_doses(regimen, n, weight=cohort["wt"].to_numpy(), adherence=0.8,
+                             uniforms=uniforms(7, "adherence", np.arange(n), 10))
+        for design in (full, regimen_doses(regimen, n, weight=cohort["wt"].to_numpy())):
+            y = residual_observations(model, predict_numpy(model, p, grid, design), sig, z)
+            rows = stopped_rows(design, stop)
+            assert rows is not None and 0.2 < rows.size / n < 0.8
+            sub = stop_doses({k: _design_rows(v, rows) for k, v in design.items()}, stop[rows])
+            got = _observe_rows(model, p, grid, rows, sub, y, sig, z)
+            expected = residual_observations(
+                model, predict_numpy(model, p, grid, stop_doses(design, stop)), sig, z)
+            assert got.tobytes(order="C") == expected.tobytes(order="C")
+
+
 def test_changed_rows_observations_equal_a_full_prediction() -> None:
     from twintrial.arms.regimens import regimen_doses
     from twintrial.arms.simulate import _changed_rows_observations

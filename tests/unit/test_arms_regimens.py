@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twintrial.arms.regimens import regimen_doses, scheduled_amounts, stop_doses
+from twintrial.arms.regimens import regimen_doses, scheduled_amounts, stop_doses, stopped_rows
 from twintrial.arms_config import RegimenConfig, TitrationStep
 from twintrial.exceptions import CohortError
 
@@ -71,3 +71,32 @@ def test_stopping_a_full_course_is_the_stopped_regimen_bit_for_bit() -> None:
     got = stop_doses(regimen_doses(reg, n, **kw), stop)
     assert got["dose_amount"].tobytes(order="C") == ref["dose_amount"].tobytes(order="C")
     np.testing.assert_array_equal(got["dose_time"], ref["dose_time"])
+
+
+def test_equal_amounts_are_one_shared_row_else_fortran_ordered() -> None:
+    reg = RegimenConfig(dose=100.0, interval=12.0, n_doses=4)
+    same = regimen_doses(reg, 3)
+    assert same["dose_amount"].strides[0] == 0 and not same["dose_amount"].flags.writeable
+    np.testing.assert_array_equal(same["dose_amount"], [[100.0] * 4] * 3)
+    per_kg = regimen_doses(RegimenConfig(dose=2.0, unit="mg/kg", n_doses=4), 3,
+                           weight=np.array([50.0, 60.0, 70.0]))
+    assert per_kg["dose_amount"].flags.f_contiguous and per_kg["dose_amount"].flags.writeable
+    np.testing.assert_array_equal(per_kg["dose_amount"][:, 0], [100.0, 120.0, 140.0])
+    # a shared row stops like a full one
+    stop = np.array([np.inf, 12.0, 13.0])
+    np.testing.assert_array_equal(stop_doses(same, stop)["dose_amount"],
+                                  regimen_doses(reg, 3, stop_time=stop)["dose_amount"])
+
+
+def test_stopped_rows_are_the_patients_with_a_dose_at_or_after_their_stop() -> None:
+    reg = RegimenConfig(dose=5.0, interval=24.0, n_doses=4)  # doses at 0, 24, 48, 72
+    d = regimen_doses(reg, 6, adherence=0.5, uniforms=np.full((6, 4), 0.9))  # all missed
+    stop = np.array([np.inf, 72.0, 72.5, 0.0, np.nan, -np.inf])
+    assert stopped_rows(d, stop).tolist() == [1, 3, 4, 5]
+    # rows not listed are unchanged by stop_doses; listed ones may be (all doses missed here)
+    full, stopped = regimen_doses(reg, 6), stop_doses(regimen_doses(reg, 6), stop)
+    changed = np.flatnonzero((full["dose_amount"] != stopped["dose_amount"]).any(axis=1))
+    assert set(changed) <= set(stopped_rows(full, stop).tolist())
+    # per-patient dose times (not one shared row): no shortcut
+    own = {"dose_time": np.tile([0.0, 24.0], (3, 1)), "dose_amount": np.ones((3, 2))}
+    assert stopped_rows(own, np.zeros(3)) is None

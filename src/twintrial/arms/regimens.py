@@ -5,8 +5,9 @@ The arrays follow the model dose design (``dose_time``, ``dose_amount``, shape
 stopped dose keeps its slot with amount 0, so every arm of a patient has the same array shape and
 the same random number decides whether dose ``k`` is taken in every arm (common random numbers).
 Every patient of an arm has the same dose times: ``dose_time`` is a read-only broadcast view of
-them, and ``dose_amount`` is Fortran-ordered (each dose's amounts contiguous over patients, the
-order in which the dose-by-dose rules of the models read them).
+them. ``dose_amount`` is Fortran-ordered (each dose's amounts contiguous over patients, the
+order in which the dose-by-dose rules of the models read them), or, when every patient takes the
+same amounts (dose in mg, full adherence, no stop), a read-only broadcast view of one row too.
 """
 
 from __future__ import annotations
@@ -56,15 +57,22 @@ def regimen_doses(regimen: RegimenConfig | None, n: int, *, weight: np.ndarray |
         z = np.zeros((n, 1))
         return {"dose_time": z, "dose_amount": z.copy()}
     times = regimen.interval * np.arange(regimen.n_doses, dtype=float)
-    amount = np.empty((n, regimen.n_doses), order="F")
-    amount[:] = scheduled_amounts(regimen)
+    scheduled = scheduled_amounts(regimen)
+    shape = (n, regimen.n_doses)
+    if not regimen.per_kg and adherence >= 1.0 and stop_time is None:
+        # every patient takes the same amounts: one row viewed for all (read-only)
+        return {"dose_time": np.broadcast_to(times, shape),
+                "dose_amount": np.broadcast_to(scheduled, shape)}
     if regimen.per_kg:
         w = None if weight is None else np.asarray(weight, dtype=float)
         if w is None or w.shape != (n,) or not np.all(np.isfinite(w) & (w > 0)):
             raise CohortError(f"cohort: column '{regimen.per_kg_covariate}' (body weight for the "
                               f"{regimen.unit} regimen) is missing or not positive. Add it to "
                               "cohort.covariates or give the dose in mg.")
-        amount *= w[:, None]
+        amount = np.multiply(w[:, None], scheduled, order="F")
+    else:
+        amount = np.empty(shape, order="F")
+        amount[:] = scheduled
     if adherence < 1.0:
         if uniforms is None or uniforms.shape[0] != n or uniforms.shape[1] < regimen.n_doses:
             raise ValueError("uniforms: need (n, >= n_doses) uniforms when adherence < 1")
@@ -84,3 +92,20 @@ def stop_doses(design: dict[str, np.ndarray], stop_time: np.ndarray) -> dict[str
     given = np.less(times, np.asarray(stop_time, dtype=float)[:, None], order="F")
     amount = np.multiply(design["dose_amount"], given, order="F")
     return {"dose_time": design["dose_time"], "dose_amount": amount}
+
+
+def stopped_rows(design: dict[str, np.ndarray], stop_time: np.ndarray) -> np.ndarray | None:
+    """Indices of the patients whose doses :func:`stop_doses` can change: those with a dose time
+    at or after their ``stop_time`` (or a NaN stop). Every other patient's row of
+    ``stop_doses(design, stop_time)`` is ``design``'s as it is.
+
+    Only for dose times shared by all patients (one row viewed for all, as :func:`regimen_doses`
+    gives them); else ``None``.
+    """
+    times = np.asarray(design["dose_time"])
+    if times.ndim != 2 or times.shape[0] == 0 or times.strides[0] != 0:
+        return None
+    last = float(np.max(times[0])) if times.shape[1] else -np.inf
+    if not np.isfinite(last):
+        return None
+    return np.flatnonzero(~(np.asarray(stop_time, dtype=float) > last))

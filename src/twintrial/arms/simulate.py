@@ -30,7 +30,7 @@ for any chunk size and worker count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ from twintrial.arms.intercurrent import (
     rescue_visits,
     time_to_event_strategy,
 )
-from twintrial.arms.regimens import regimen_doses, stop_doses
+from twintrial.arms.regimens import regimen_doses, stop_doses, stopped_rows
 from twintrial.arms.streams import exponentials, normals, uniforms
 from twintrial.arms_config import ArmConfig, EndpointConfig, EstimandConfig, study_end
 from twintrial.exceptions import ConfigError
@@ -149,16 +149,21 @@ class _Chunk:
 
 
 class _EventTimes:
-    """Event times of one arm per (trajectory kind, horizon), computed once."""
+    """Event times of one arm per (trajectory kind, horizon), computed once.
 
-    def __init__(self, inputs: Mapping[str, Inputs], exponentials: np.ndarray | None) -> None:
+    ``inputs`` maps each kind to a function giving its (model, parameters, design), called only
+    when that kind's event times are needed.
+    """
+
+    def __init__(self, inputs: Mapping[str, Callable[[], Inputs]],
+                 exponentials: np.ndarray | None) -> None:
         self.inputs, self.e = inputs, exponentials
         self.cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
 
     def get(self, kind: str, horizon: float) -> tuple[np.ndarray, np.ndarray]:
         key = (kind, horizon)
         if key not in self.cache:
-            m, p, d = self.inputs[kind]
+            m, p, d = self.inputs[kind]()
             assert self.e is not None
             self.cache[key] = simulate_event_times(m, p, d, horizon=horizon,
                                                    rng=_FixedExponentials(self.e))  # type: ignore[arg-type]
@@ -283,17 +288,31 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
         t_stop = stop_by_inputs[pair]
         treated = bool(arm.effects) or arm.regimen is not None
         policy_needed = treated and bool(np.isfinite(t_stop).any())
-        policy = ctx.trajectory_inputs(arm, p, t_stop) if policy_needed else full
+        policy: Inputs | None = None if policy_needed else full
+        rows = (stopped_rows(full[2], t_stop) if policy_needed and full[0] is model
+                and model.dose_design_keys else None)
         if not policy_needed:
             y_tp = y_full
-        elif full[0] is model and policy[0] is model and policy[1] is full[1]:
-            y_tp = _changed_rows_observations(model, p, grid, full[2], policy[2], f_full, y_full,
-                                              sigmas, z)
+        elif rows is not None:
+            # doses stop: only the patients with a dose at or after their stop change
+            stopped = stop_doses({k: _design_rows(v, rows) for k, v in full[2].items()},
+                                 t_stop[rows])
+            y_tp = _observe_rows(model, p, grid, rows, stopped, y_full, sigmas, z)
         else:
-            y_tp = ctx.observe(ctx.predict(policy, arm, p, t_stop, grid, f_ctl, f_trt))
+            policy = ctx.trajectory_inputs(arm, p, t_stop)
+            if full[0] is model and policy[0] is model and policy[1] is full[1]:
+                y_tp = _changed_rows_observations(model, p, grid, full[2], policy[2], f_full,
+                                                  y_full, sigmas, z)
+            else:
+                y_tp = ctx.observe(ctx.predict(policy, arm, p, t_stop, grid, f_ctl, f_trt))
+
+        def policy_inputs(arm: ArmConfig = arm, p: dict[str, np.ndarray] = p,
+                          t_stop: np.ndarray = t_stop, known: Inputs | None = policy) -> Inputs:
+            return known if known is not None else ctx.trajectory_inputs(arm, p, t_stop)
+
         cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
                                        "discontinuation_time": t_stop}
-        events = _EventTimes({"full": full, "policy": policy}, e_event)
+        events = _EventTimes({"full": lambda full=full: full, "policy": policy_inputs}, e_event)
         for est in estimands:
             ep = ep_by_name[est.endpoint]
             if ep.type == "time_to_event":
@@ -325,11 +344,23 @@ def _changed_rows_observations(model: Model, p: Mapping[str, np.ndarray], grid: 
     rows = _changed_rows(design, new_design, f.shape[0])
     if rows is None:
         return residual_observations(model, predict_numpy(model, p, grid, new_design), sigmas, z)
+    return _observe_rows(model, p, grid, rows,
+                         {k: _design_rows(v, rows) for k, v in new_design.items()}, y, sigmas, z)
+
+
+def _observe_rows(model: Model, p: Mapping[str, np.ndarray], grid: np.ndarray, rows: np.ndarray,
+                  design_rows: Mapping[str, np.ndarray], y: np.ndarray,
+                  sigmas: Mapping[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """``y`` with the patients ``rows`` predicted under ``design_rows`` (their rows of a new
+    design) and observed again with their noise ``z[rows]``; ``y`` itself when ``rows`` is empty.
+
+    Prediction and noise are row-wise, so a row computed here is bit for bit the row a whole
+    population's new prediction and observation would give.
+    """
     if rows.size == 0:
         return y
     f_rows = predict_numpy(model, {k: np.asarray(v)[rows] if np.ndim(v) >= 1 else v
-                                   for k, v in p.items()},
-                           grid, {k: _design_rows(v, rows) for k, v in new_design.items()})
+                                   for k, v in p.items()}, grid, design_rows)
     out = y.copy(order="K")
     out[rows] = residual_observations(model, f_rows, {k: np.asarray(v)[rows]
                                                       for k, v in sigmas.items()}, z[rows])
