@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,19 +110,25 @@ def test_empty_population_gives_an_empty_table_with_the_columns(pbc) -> None:
     assert out.dtypes.tolist() == full.dtypes.tolist()
 
 
+def _pk_patients(n: int, seed: int) -> tuple[Any, pd.DataFrame, dict[str, np.ndarray],
+                                              dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """PK model, cohort with weights, parameters, residual sigmas, visit grid and noise."""
+    model = get_model("pk_1cmt_oral")
+    cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
+    virtual = synthetic_virtual_patients(model, cohort, seed=seed)
+    p = {k: virtual[k] for k in model.parameter_names}
+    sig = {k: virtual[k] for k in model.residual.priors}
+    grid = np.arange(0.0, 121.0, 6.0)
+    return model, cohort, p, sig, grid, normals(4, "noise", np.arange(n), grid.size)
+
+
 def test_stopped_rows_observations_equal_a_full_prediction() -> None:
     from twintrial.arms.regimens import regimen_doses, stop_doses, stopped_rows
     from twintrial.arms.simulate import _design_rows, _observe_rows
     from twintrial.models.simulate import residual_observations
 
-    model = get_model("pk_1cmt_oral")
     n = 3000
-    cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
-    virtual = synthetic_virtual_patients(model, cohort, seed=5)
-    p = {k: virtual[k] for k in model.parameter_names}
-    sig = {k: virtual[k] for k in model.residual.priors}
-    grid = np.arange(0.0, 121.0, 6.0)
-    z = normals(4, "noise", np.arange(n), grid.size)
+    model, cohort, p, sig, grid, z = _pk_patients(n, seed=5)
     rng = np.random.default_rng(6)
     stop = rng.exponential(200.0, n)
     stop[:4] = [0.0, 12.0, 108.0, np.nan]  # at dose times (not given), after the last, NaN
@@ -145,16 +153,10 @@ def test_changed_rows_observations_equal_a_full_prediction() -> None:
     from twintrial.arms.simulate import _changed_rows_observations
     from twintrial.models.simulate import residual_observations
 
-    model = get_model("pk_1cmt_oral")
     n = 3000
-    cohort = pd.DataFrame({"vid": np.arange(n), "wt": np.linspace(45, 110, n)})
-    virtual = synthetic_virtual_patients(model, cohort, seed=2)
-    p = {k: virtual[k] for k in model.parameter_names}
-    sig = {k: virtual[k] for k in model.residual.priors}
+    model, _, p, sig, grid, z = _pk_patients(n, seed=2)
     regimen = arms_from_list([{"name": "a", "control": True,
                                "regimen": {"dose": 200, "interval": 12, "n_doses": 10}}])[0].regimen
-    grid = np.arange(0.0, 121.0, 6.0)
-    z = normals(4, "noise", np.arange(n), grid.size)
     full = regimen_doses(regimen, n)
     stop = np.random.default_rng(3).exponential(200.0, n)  # ~40% stop before the last dose
     stopped = regimen_doses(regimen, n, stop_time=stop)
