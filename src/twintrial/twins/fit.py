@@ -8,7 +8,9 @@ Compile cache: PyTensor (and its numba cache) reads ``base_compiledir`` once, at
 :func:`configure_compile_cache` must run before anything imports ``pytensor``; the CLI and workflow
 call it with ``compute.cache_dir``. It also points JAX's persistent compilation cache at
 ``<cache_dir>/jax``. :func:`fit_twins` calls it too (effective if PyTensor is not imported yet)
-and records the directory actually used. Within one process, numba-compiled models are reused
+and records the directory actually used. The numba backend compiles without fastmath flags, so
+the draws for a seed do not depend on whether the compile cache was cold or warm. Within one
+process, numba-compiled models are reused
 (``compiled.with_data``) whenever the model structure is the same; JAX models are compiled again
 (seconds, and XLA's cache makes repeats cheaper) with the data frozen in.
 """
@@ -141,10 +143,19 @@ def _sample_nutpie(data: EngineData, model: Model, cfg: TwinsConfig, seed: int,
         compiled = nutpie.compile_pymc_model(build_pymc_model(data, model), backend="jax",
                                              gradient_backend="jax", freeze_model=True)
     else:
+        import pytensor
+
         key = data.structure_key(model)
         compiled = _COMPILED.get(key)
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(build_pymc_model(data, model), backend="numba")
+            # IEEE arithmetic: with PyTensor's default fastmath flags (contraction,
+            # reassociation) LLVM may fuse operations differently when a function is compiled
+            # afresh (callees inlined) than when it is loaded from the compile cache, and the
+            # same seed gave other chains depending on the cache's state (PBC and theophylline
+            # models). Sampling the PBC model is as fast without them (43 s both).
+            with pytensor.config.change_flags(numba__fastmath=False):
+                compiled = nutpie.compile_pymc_model(build_pymc_model(data, model),
+                                                     backend="numba")
             _COMPILED.clear()  # keep one compiled model: memory stays bounded
             _COMPILED[key] = compiled
         else:
