@@ -35,6 +35,12 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+RUN_METADATA_KEYS = ("wall_time_s", "compile_time_s", "sampling_time_s", "ess_per_s",
+                     "compile_dir")
+"""Diagnostics that describe the run (times, the compile cache's location), not the fit: in
+twins.json, not in the twins file."""
+
+
 def stamp_attrs(fit: Any) -> None:
     """Write the metadata downstream stages need into ``fit.idata.attrs`` (JSON strings)."""
     attrs = fit.idata.attrs
@@ -42,7 +48,10 @@ def stamp_attrs(fit: Any) -> None:
     attrs["model_options"] = json.dumps(_jsonable(getattr(fit.model, "options", {})))
     attrs["covariate_terms"] = json.dumps([t.to_dict() for t in fit.data.terms])
     attrs["parameterization"] = fit.data.parameterization
-    attrs["diagnostics"] = json.dumps(_jsonable(fit.diagnostics))
+    # run times vary between runs of the same config and seed: they go to twins.json only, so
+    # the twins file itself is the same bytes every time
+    attrs["diagnostics"] = json.dumps(_jsonable({k: v for k, v in fit.diagnostics.items()
+                                                 if k not in RUN_METADATA_KEYS}))
     attrs["warnings"] = json.dumps(list(fit.warnings))
     attrs["time_unit"] = str(getattr(fit.model, "time_unit", ""))
 
@@ -69,19 +78,23 @@ def _netcdf_engine() -> str | None:
 
 
 def _drop_redundant(idata: xr.DataTree) -> xr.DataTree:
-    """Drop the standard-normal ``z`` of the non-centred form (``eta`` holds the same draws)."""
-    post = idata["posterior"].to_dataset()
-    if "z" not in post.data_vars:
-        return idata
+    """Drop the standard-normal ``z`` of the non-centred form (``eta`` holds the same draws) and
+    the groups' ``created_at`` timestamps (the file is then the same bytes for the same config
+    and seed)."""
     out = idata.copy()
-    out["posterior"] = xr.DataTree(post.drop_vars("z"))
+    post = out["posterior"].to_dataset()
+    if "z" in post.data_vars:
+        out["posterior"] = xr.DataTree(post.drop_vars("z"), name="posterior")
+    for node in out.subtree:
+        node.attrs.pop("created_at", None)
     return out
 
 
 def save_twins(idata: xr.DataTree, path: str | os.PathLike[str]) -> Path:
     """Write the twins DataTree atomically: netCDF-4 for ``*.nc``, a Zarr store for ``*.zarr``.
 
-    The non-centred ``z`` draws are not written (``eta`` and ``individual`` carry them).
+    The non-centred ``z`` draws are not written (``eta`` and ``individual`` carry them), nor the
+    groups' ``created_at`` timestamps.
 
     netCDF-4 (groups) needs ``h5netcdf`` or ``netCDF4``; Zarr needs only ``zarr``.
 
