@@ -14,7 +14,14 @@ through the public API):
 - ``end_to_end_1core``: :func:`simulate_arms` on the whole population in this process (for
   ``biomarker_progression`` also :func:`simulate_trial_outcomes` without Dask at N = 10^6);
 - ``kernel_1core``: the trajectory kernel alone (effects -> individual predictions at the visit
-  grid -> residual noise for every arm), in this process;
+  grid -> residual noise for every arm), in this process; ``kernel_dask_2workers``: the same kernel
+  as Dask tasks on the 2 thread workers (the automatic chunks, each task given its rows), at
+  N = 10^5 and 10^6: trajectories on 2 cores, the work the naive loop does;
+- ``dask_floor_2workers``: the end-to-end call on the 2 thread workers with chunk tasks that
+  return their results recorded from an earlier call (they compute nothing): what scheduling,
+  task transfer and assembling the outcomes table cost. No kernel, however fast, makes the
+  end-to-end call faster than this at that N. ``dask_round_trip_ms``: two empty tasks submitted
+  and gathered (best of 20);
 - ``naive``: a per-patient ``scipy.integrate.solve_ivp`` loop integrating the same ODE at the
   same visits (biomarker: ``dm/dt = slope``; PK: gut/central compartments, integrated dose
   interval by dose interval), on ``--baseline`` patients, extrapolated as trajectories/s. Its
@@ -37,6 +44,7 @@ Writes ``benchmarks/results/arms.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,16 +67,26 @@ from twintrial import io
 from twintrial.arms import simulate_arms, simulate_trial_outcomes, visit_grid
 from twintrial.arms.effects import arm_parameters
 from twintrial.arms.regimens import regimen_doses
+from twintrial.arms.simulate import _max_auto_chunk
 from twintrial.arms.streams import normals
 from twintrial.arms.synthetic import synthetic_virtual_patients
 from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
-from twintrial.compute import dask_client, keep_freed_memory
+from twintrial.compute import (
+    auto_chunk_size,
+    chunk_bounds,
+    dask_client,
+    keep_freed_memory,
+    take_rows,
+)
 from twintrial.config import DaskConfig
 from twintrial.models import get_model
 from twintrial.models.simulate import predict_numpy, residual_observations
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240601
+
+sys.path.insert(0, str(ROOT))
+from benchmarks import _probes  # noqa: E402  (chunk functions Dask calls by reference)
 
 
 def scenario(name: str) -> dict[str, Any]:
@@ -213,6 +232,72 @@ def _pk_ode(ka: float, cl: float, v: float, dose_time: np.ndarray, dose_amount: 
     return out
 
 
+@contextlib.contextmanager
+def _chunk_function(func: Callable[..., Any]) -> Any:
+    """The arms stage runs ``func`` as its chunk task inside the block."""
+    import twintrial.arms.simulate as sim
+
+    real = sim._chunk_task
+    sim._chunk_task = func  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sim._chunk_task = real  # type: ignore[assignment]
+
+
+def dask_floor(run: Callable[[], pd.DataFrame]) -> float:
+    """Best seconds of ``run()`` (an end-to-end call on thread workers) with chunk tasks that
+    return results recorded from a first call: the cost of everything but the simulation."""
+    _probes.RESULTS.clear()
+    try:
+        with _chunk_function(_probes.recording_chunk):
+            real = run()
+        with _chunk_function(_probes.precomputed_chunk):
+            if not run().equals(real):  # the floor assembles exactly the stage's table
+                raise AssertionError("outcomes from recorded chunks differ from the stage's")
+            return best(run, 10)
+    finally:
+        _probes.RESULTS.clear()
+
+
+def _kernel_task(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np.ndarray]
+                 ) -> int:
+    kernel(sc, cohort, virtual)
+    return len(cohort)
+
+
+def kernel_dask(sc: dict[str, Any], client: Any, cohort: pd.DataFrame,
+                virtual: dict[str, np.ndarray]) -> float:
+    """Best seconds of the trajectory kernel as Dask tasks over the automatic chunks."""
+    n = len(cohort)
+    bounds = chunk_bounds(n, auto_chunk_size(n, client, max_size=_max_auto_chunk(
+        sc["model"], sc["arms"], sc["endpoints"])))
+    rows = [(cohort.iloc[a:b], take_rows(virtual, a, b)) for a, b in bounds]
+
+    def run() -> int:
+        with warnings.catch_warnings():  # each task carries its rows, as in the stage
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            futures = client.map(_kernel_task, [sc] * len(rows), [c for c, _ in rows],
+                                 [v for _, v in rows], pure=False)
+        return sum(client.gather(futures))
+
+    run()
+    return best(run, 5)
+
+
+def dask_round_trip(client: Any) -> float:
+    """Best milliseconds to submit and gather two empty tasks."""
+    def run() -> Any:
+        return client.gather(client.map(_noop, [0, 1], pure=False))
+
+    run()
+    return round(best(run, 20) * 1e3, 2)
+
+
+def _noop(x: int) -> int:
+    return x
+
+
 def replicates(out: pd.DataFrame, column: str, *, n_per_arm: int, reps: int) -> float:
     """Replicate trials per second (randomise n_per_arm per arm, Welch test), vectorised."""
     arms = list(out["arm"].cat.categories)
@@ -313,6 +398,11 @@ def bench_dask(name: str, client: Any, label: str, *, n: int, big: int = 0) -> d
             "worker_processes": round(cpu_workers / traj * 1e6, 3)}
         if size == n and label == "2workers":
             row["end_to_end_dask_2workers_chunk8192_per_s"] = round(traj / best(lambda: run(8192)))
+        if label == "2workers":
+            row[f"kernel_dask_2workers{suffix}_per_s"] = round(
+                traj / kernel_dask(sc, client, cohort, virtual))
+            if size == n:
+                row["dask_floor_2workers_per_s"] = round(traj / dask_floor(run))
     return row
 
 
@@ -366,6 +456,8 @@ def main() -> None:
         with dask_client(DaskConfig(n_workers=2, processes=processes)) as client:
             for k in names:
                 rows[k].update(bench_dask(k, client, label, n=args.n, big=big[k]))
+            if not processes:
+                results["dask_round_trip_ms"] = dask_round_trip(client)
     for k, row in rows.items():
         if "naive_solve_ivp_per_s" in row:
             rate = row["naive_solve_ivp_per_s"]
@@ -379,6 +471,8 @@ def main() -> None:
             for key, ratio in row["speedup_vs_naive"].items():
                 print(f"  {key}: {row[key + '_per_s']:,} trajectories/s, x{ratio:,} the naive "
                       "solve_ivp loop")
+            print("  (dask_floor: the same end-to-end call with tasks that compute nothing; no "
+                  "faster kernel can exceed it at this N)")
     if not args.skip_memory:
         results["peak_memory"] = peak_memory()
         print("peak memory:", results["peak_memory"])
@@ -386,6 +480,7 @@ def main() -> None:
         print("peak memory (dask):", results["peak_memory_dask"])
         results["peak_memory_dask_processes"] = peak_memory(dask=True, processes=True)
         print("peak memory (dask, processes):", results["peak_memory_dask_processes"])
+    print("two empty Dask tasks, submitted and gathered:", results["dask_round_trip_ms"], "ms")
     results["load_average_at_end"] = list(os.getloadavg())
     results["peak_rss_benchmark_process_gb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)
