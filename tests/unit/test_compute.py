@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -94,6 +96,30 @@ def test_for_each_chunk_sends_each_task_its_rows_and_collects_every_chunk() -> N
         assert auto_chunk_size(10, c) == rng.PATIENT_BLOCK
     assert [seen[i] for i in range(len(bounds))] == expected
     assert auto_chunk_size(10**6) == MAX_AUTO_CHUNK
+
+
+def _fails_after_first_chunk(start: int, stop: int, *, data: dict[str, np.ndarray]) -> float:
+    if start > 0:
+        raise ValueError(f"patients {start}:{stop}: bad input")
+    return float(data["x"].sum())
+
+
+def test_a_failing_chunk_raises_its_error_in_the_caller() -> None:
+    """A task's exception reaches the caller after Dask's retries (no hang, same type and text),
+    and the chunks done before it were collected."""
+    from distributed import Client
+
+    data = {"x": np.arange(10_000, dtype=float)}
+    bounds = chunk_bounds(10_000, 4096)
+    for client_kw in (None, {"processes": False, "n_workers": 2, "threads_per_worker": 1,
+                             "dashboard_address": None}):
+        seen: dict[int, float] = {}
+        with contextlib.ExitStack() as stack:
+            client = stack.enter_context(Client(**client_kw)) if client_kw else None
+            with pytest.raises(ValueError, match=r"patients \d+:\d+: bad input"):
+                for_each_chunk(_fails_after_first_chunk, bounds, seen.__setitem__, client=client,
+                               sliced={"data": data})
+        assert set(seen) <= {0}
 
 
 def _env(names: tuple[str, ...]) -> dict[str, str | None]:
