@@ -67,17 +67,11 @@ from twintrial import io
 from twintrial.arms import simulate_arms, simulate_trial_outcomes, visit_grid
 from twintrial.arms.effects import arm_parameters
 from twintrial.arms.regimens import regimen_doses
-from twintrial.arms.simulate import _max_auto_chunk
+from twintrial.arms.simulate import arms_chunk_bounds
 from twintrial.arms.streams import normals
 from twintrial.arms.synthetic import synthetic_virtual_patients
 from twintrial.arms_config import arms_from_list, endpoints_from_list, estimands_from_list
-from twintrial.compute import (
-    auto_chunk_size,
-    chunk_bounds,
-    dask_client,
-    keep_freed_memory,
-    take_rows,
-)
+from twintrial.compute import dask_client, keep_freed_memory, take_rows
 from twintrial.config import DaskConfig
 from twintrial.models import get_model
 from twintrial.models.simulate import predict_numpy, residual_observations
@@ -269,9 +263,8 @@ def _kernel_task(sc: dict[str, Any], cohort: pd.DataFrame, virtual: dict[str, np
 def kernel_dask(sc: dict[str, Any], client: Any, cohort: pd.DataFrame,
                 virtual: dict[str, np.ndarray]) -> float:
     """Best seconds of the trajectory kernel as Dask tasks over the automatic chunks."""
-    n = len(cohort)
-    bounds = chunk_bounds(n, auto_chunk_size(n, client, max_size=_max_auto_chunk(
-        sc["model"], sc["arms"], sc["endpoints"])))
+    bounds = arms_chunk_bounds(len(cohort), sc["model"], sc["arms"], sc["endpoints"],
+                               client=client)
     rows = [(cohort.iloc[a:b], take_rows(virtual, a, b)) for a, b in bounds]
 
     def run() -> int:

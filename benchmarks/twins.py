@@ -2,8 +2,9 @@
 
 Cases: theophylline and the default PBC joint model exactly as a user runs them (data and
 ``twins`` section of ``config/examples/theophylline.yaml`` and ``config/config.yaml``: 12 and 312
-patients, 4 chains x 1000 and 4 x 3000 draws (2000 when its results were recorded)), and synthetic one-compartment PK cohorts of 100,
-300 and 1000 patients (the twins defaults: 4 chains x 1000 draws after 500 warm-up). Each (case, engine) runs in a fresh subprocess:
+patients, 4 chains x 1000 and 4 x 3000 draws (2000 when its results were recorded)), and
+synthetic one-compartment PK cohorts of 100, 300 and 1000 patients (the twins defaults: 4 chains
+x 1000 draws after 500 warm-up). Each (case, engine) runs in a fresh subprocess:
 
 * ``cold``: empty compile cache (new temporary ``compute.cache_dir``), new process: what a
   first ``make run`` pays;

@@ -33,16 +33,15 @@ def test_cold_and_warm_compile_cache_give_the_same_draws(tmp_path: Path) -> None
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("PYTENSOR_FLAGS", None)
-    fits = []
+    files = []
     for run in ("cold", "warm"):
         proc = subprocess.run([TWINTRIAL, "twins", "cfg.yaml", "--results", run, "--cores", "2"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        fits.append(xr.open_datatree(tmp_path / run / cfg["trial"]["name"] / "twins.nc"))
-    cold, warm = fits
+        files.append(tmp_path / run / cfg["trial"]["name"] / "twins.nc")
     # the same bytes: run times and timestamps are kept out of the twins file
-    files = [tmp_path / run / cfg["trial"]["name"] / "twins.nc" for run in ("cold", "warm")]
     assert files[0].read_bytes() == files[1].read_bytes()
+    cold, warm = (xr.open_datatree(f) for f in files)
     assert cold["posterior"].ds.data_vars.keys() == warm["posterior"].ds.data_vars.keys()
     for name, values in cold["posterior"].ds.data_vars.items():
         np.testing.assert_array_equal(values.values, warm["posterior"][name].values,

@@ -486,6 +486,18 @@ def _max_auto_chunk(model: Model, arms: Sequence[ArmConfig],
     return min(MAX_AUTO_CHUNK, blocks * PATIENT_BLOCK)
 
 
+def arms_chunk_bounds(n: int, model: Model, arms: Sequence[ArmConfig],
+                      endpoints: Sequence[EndpointConfig], *, client: Any = None,
+                      chunk_size: int | None = None) -> list[tuple[int, int]]:
+    """The chunks of :func:`simulate_trial_outcomes` for ``n`` patients: ``chunk_size`` rows, or
+    when ``None`` the automatic size for ``client``'s cluster
+    (:func:`twintrial.compute.auto_chunk_size`, at most :func:`_max_auto_chunk`)."""
+    from twintrial.compute import auto_chunk_size, chunk_bounds
+
+    return chunk_bounds(n, chunk_size or auto_chunk_size(
+        n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
+
+
 def _chunk_task(start: int, stop: int, *, virtual: Mapping[str, np.ndarray],
                 design: Mapping[str, np.ndarray], covariates: Mapping[str, np.ndarray],
                 arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig],
@@ -521,7 +533,7 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
     number of workers. ``chunk_size=None`` picks it from the cluster size
     (:func:`twintrial.compute.auto_chunk_size`). Other arguments as for :func:`simulate_arms`.
     """
-    from twintrial.compute import auto_chunk_size, chunk_bounds, for_each_chunk
+    from twintrial.compute import for_each_chunk
 
     if isinstance(virtual, pd.DataFrame):
         v = {str(c): virtual[c].to_numpy() for c in virtual.columns}
@@ -537,8 +549,7 @@ def simulate_trial_outcomes(virtual: Mapping[str, Any] | pd.DataFrame, cohort: p
     design, covariates = cohort_inputs(model, cohort, arms, np.asarray(v["vid"], np.int64))
     sliced = {"virtual": needed_columns(v, model, arms, endpoints), "design": design,
               "covariates": covariates}
-    bounds = chunk_bounds(n, chunk_size or auto_chunk_size(
-        n, client, max_size=_max_auto_chunk(model, arms, endpoints)))
+    bounds = arms_chunk_bounds(n, model, arms, endpoints, client=client, chunk_size=chunk_size)
     k = len(arms)
     cols: dict[str, np.ndarray] = {}
 
