@@ -88,3 +88,47 @@ def test_windowed_slope_effect_matches_the_hand_computed_piecewise_line() -> Non
     np.testing.assert_allclose(f[0], [0, 1.0, 1.5, 2.0])
     np.testing.assert_allclose(f[1], t)
     np.testing.assert_allclose(f[2], [0, 1.0, 1.5, 2.5])
+
+
+@pytest.mark.parametrize("shape", [0.7, 1.3])
+@pytest.mark.parametrize("onset", [0.0, 0.8])
+def test_windowed_cumulative_hazard_integrates_across_the_window_ends(shape: float,
+                                                                      onset: float) -> None:
+    from scipy.integrate import quad
+
+    from twintrial.models import NUMPY
+
+    model = get_model("biomarker_progression", biomarker_center=0.4)
+    rng = np.random.default_rng(3)
+    n = 30
+    ctl = {"intercept": rng.normal(0.4, 0.8, n), "slope": rng.normal(0.2, 0.3, n),
+           "treatment_slope": np.zeros(n), "weibull_shape": np.full(n, shape),
+           "weibull_scale": np.full(n, 6.0), "association": np.full(n, 1.2)}
+    trt = {**ctl, "slope": ctl["slope"] * 0.4}
+    stop = rng.uniform(0.0, 4.0, n)
+    stop[:4] = [0.0, np.inf, 0.5, onset]
+    design = {"treatment": np.zeros(n)}
+    wp, wd = windowed_inputs(trt, ctl, design, onset=onset, stop=stop,
+                             names=["intercept", "slope", "treatment_slope"])
+    wm = WindowedModel(model)
+    T = rng.uniform(0.1, 5.0, n)
+    got = wm.event.log_cumulative_hazard(NUMPY, T, wp, wd, wm)
+    one_rule = model.event.log_cumulative_hazard(NUMPY, T, wp, wd, wm)  # kinks inside [0, T]
+    want = np.empty(n)
+    for i in range(n):
+        p_i = {k: v[i:i + 1] for k, v in wp.items()}
+        d_i = {k: v[i:i + 1] for k, v in wd.items()}
+
+        def hazard(s: float, p_i: dict = p_i, d_i: dict = d_i) -> float:
+            return float(np.exp(model.event.log_hazard(NUMPY, np.array([s]), p_i, d_i, wm))[0])
+
+        kinks = [x for x in (onset, stop[i]) if 0 < x < T[i]] or None
+        want[i] = np.log(quad(hazard, 0.0, T[i], points=kinks, epsrel=1e-13, epsabs=0.0,
+                              limit=200)[0])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
+    assert np.abs(one_rule - want).max() > 1e-4  # what the pieces are for
+    # without a window (never stopped, no onset) it is the base model's rule itself
+    wp0, wd0 = windowed_inputs(trt, ctl, design, onset=0.0, stop=np.full(n, np.inf),
+                               names=["intercept", "slope", "treatment_slope"])
+    plain = model.event.log_cumulative_hazard(NUMPY, T, trt, design, model)
+    assert wm.event.log_cumulative_hazard(NUMPY, T, wp0, wd0, wm).tobytes() == plain.tobytes()

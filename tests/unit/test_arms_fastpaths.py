@@ -176,3 +176,43 @@ def test_changed_rows_observations_equal_a_full_prediction() -> None:
     again = _changed_rows_observations(model, p, grid, full, fewer, f, y, sig, z)
     ref = residual_observations(model, predict_numpy(model, p, grid, fewer), sig, z)
     assert again.tobytes(order="C") == ref.tobytes(order="C")
+
+
+def test_treatment_policy_event_times_are_solved_again_only_for_those_who_stop_first(pbc) -> None:
+    from twintrial.arms.simulate import _EventTimes, _FixedExponentials
+    from twintrial.models.simulate import simulate_event_times
+
+    model, _, virtual = pbc
+    n = len(virtual["vid"])
+    ctl = {k: np.asarray(v, dtype=float) for k, v in virtual.items() if k not in ("vid", "draw")}
+    trt = {**ctl, "slope": ctl["slope"] * 0.6}
+    stop = np.random.default_rng(4).exponential(3.0, n)
+    stop[:3] = [0.0, np.inf, 10.0]
+    design = {"treatment": np.zeros(n)}
+    full = (model, trt, design)
+    wp, wd = windowed_inputs(trt, ctl, design, onset=0.0, stop=stop, names=list(ctl))
+    policy = (WindowedModel(model), wp, wd)
+    e = exponentials(3, "event", np.asarray(virtual["vid"]))
+    horizon = 4.0
+    events = _EventTimes(full, lambda: policy, e, stop)
+    t, ev = events.policy(horizon)
+    t_all, ev_all = simulate_event_times(*policy, horizon=horizon, rng=_FixedExponentials(e))
+    assert ev.tobytes() == ev_all.tobytes()
+    np.testing.assert_allclose(t, t_all, rtol=1e-9, atol=0)
+    # who stops before the full-treatment event time (or the horizon) has a later event or none
+    t_full, ev_full = events.full(horizon)
+    again = stop < t_full
+    assert 0.2 < again.mean() < 0.8
+    assert np.all(t[again] > stop[again])
+    assert t[~again].tobytes() == t_full[~again].tobytes()
+    assert ev[~again].tobytes() == ev_full[~again].tobytes()
+    # stopping early: events come earlier where the therapy slows a rising biomarker (a positive
+    # association), later where it slows a falling one
+    assert np.all(ctl["association"] > 0)
+    rising, falling = again & (ctl["slope"] > 0), again & (ctl["slope"] < 0)
+    assert rising.any() and falling.any()
+    assert np.all(t[rising] <= t_full[rising] * (1 + 1e-9))
+    assert np.all(t[falling] >= t_full[falling] * (1 - 1e-9))
+    # when nothing stops, the policy is full treatment itself
+    same = _EventTimes(full, lambda: full, e, stop)
+    assert same.policy(horizon)[0] is same.full(horizon)[0]

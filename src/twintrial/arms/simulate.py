@@ -149,25 +149,54 @@ class _Chunk:
 
 
 class _EventTimes:
-    """Event times of one arm per (trajectory kind, horizon), computed once.
+    """Event times of one arm per horizon, on full treatment and under treatment policy.
 
-    ``inputs`` maps each kind to a function giving its (model, parameters, design), called only
-    when that kind's event times are needed.
+    ``full`` are the arm's (model, parameters, design) on full treatment; ``policy`` gives them
+    with the treatment stopped at ``stop`` (called only when treatment-policy times are needed;
+    it may return ``full`` itself, when nothing stops). A patient's hazard under treatment policy
+    is the full-treatment hazard up to ``stop``, so wherever the full-treatment event (or the
+    censoring at the horizon) comes first the two event times are the same: only the patients
+    who stop before it are solved again.
     """
 
-    def __init__(self, inputs: Mapping[str, Callable[[], Inputs]],
-                 exponentials: np.ndarray | None) -> None:
-        self.inputs, self.e = inputs, exponentials
+    def __init__(self, full: Inputs, policy: Callable[[], Inputs], exponentials: np.ndarray,
+                 stop: np.ndarray) -> None:
+        self.full_inputs, self.policy_inputs = full, policy
+        self.e, self.stop = exponentials, stop
         self.cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
 
-    def get(self, kind: str, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-        key = (kind, horizon)
+    def full(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        key = ("full", horizon)
         if key not in self.cache:
-            m, p, d = self.inputs[kind]()
-            assert self.e is not None
-            self.cache[key] = simulate_event_times(m, p, d, horizon=horizon,
-                                                   rng=_FixedExponentials(self.e))  # type: ignore[arg-type]
+            self.cache[key] = _event_times(self.full_inputs, self.e, horizon)
         return self.cache[key]
+
+    def policy(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+        key = ("policy", horizon)
+        if key not in self.cache:
+            t_full, e_full = self.full(horizon)
+            inputs = self.policy_inputs()
+            rows = np.flatnonzero(self.stop < t_full)
+            if inputs is self.full_inputs or rows.size == 0:
+                self.cache[key] = (t_full, e_full)
+            else:
+                m, p, d = inputs
+                t_rows, e_rows = _event_times(
+                    (m, {k: _design_rows(v, rows) if np.ndim(v) >= 1 else v
+                         for k, v in p.items()},
+                     {k: _design_rows(v, rows) for k, v in d.items()}), self.e[rows], horizon)
+                t, e = t_full.copy(), e_full.copy()
+                t[rows], e[rows] = t_rows, e_rows
+                self.cache[key] = (t, e)
+        return self.cache[key]
+
+
+def _event_times(inputs: Inputs, exponentials: np.ndarray, horizon: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`simulate_event_times` of ``inputs`` with the given ``Exp(1)`` draws."""
+    m, p, d = inputs
+    return simulate_event_times(m, p, d, horizon=horizon,
+                                rng=_FixedExponentials(exponentials))  # type: ignore[arg-type]
 
 
 def visit_grid(arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig]) -> np.ndarray:
@@ -312,13 +341,14 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
 
         cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
                                        "discontinuation_time": t_stop}
-        events = _EventTimes({"full": lambda full=full: full, "policy": policy_inputs}, e_event)
+        events = _EventTimes(full, policy_inputs, e_event, t_stop) if e_event is not None else None
         for est in estimands:
             ep = ep_by_name[est.endpoint]
             if ep.type == "time_to_event":
                 h = float(ep.horizon)  # type: ignore[arg-type]
-                tp = events.get("policy", h) if est.intercurrent == "treatment_policy" else None
-                t, ev = time_to_event_strategy(est.intercurrent, events.get("full", h), tp,
+                assert events is not None
+                tp = events.policy(h) if est.intercurrent == "treatment_policy" else None
+                t, ev = time_to_event_strategy(est.intercurrent, events.full(h), tp,
                                                t_stop, h)
                 cols[est.name], cols[f"{est.name}_event"] = t, ev.astype(np.int8)
             else:

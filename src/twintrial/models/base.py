@@ -231,7 +231,7 @@ class EventModel(ABC):
         if nodes_first(xp, T, params, design, model):
             # NumPy, one time per row: the node axis first, (K, n), see nodes_first
             lh = self.log_hazard(xp, T * nodes[:, None], params, design, model)
-            return np.log(T) + logsumexp_nodes(lh + np.log(weights)[:, None])
+            return np.log(T) + logsumexp_nodes(lh + np.log(weights)[:, None], overwrite=True)
         # s_k = T u_k with u_k the nodes on [0, 1]; an extra trailing axis holds the nodes
         s = T[..., None] * nodes
         p_nodes, d_nodes = expand_for_nodes(params, design, model)
@@ -291,12 +291,17 @@ def nodes_first(xp: ArrayNamespace, T: Any, params: Mapping[str, Any],
     return all(np.shape(v) == (n,) for v in arrays)
 
 
-def logsumexp_nodes(x: np.ndarray) -> np.ndarray:
+def logsumexp_nodes(x: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """``log(sum(exp(x), axis=0))`` over the node axis, stabilised by the maximum; the terms are
-    added one node after the other (the same order for any number of columns)."""
+    added one node after the other (the same order for any number of columns).
+
+    ``overwrite=True`` uses ``x`` (a float array the caller owns) as the work array: the same
+    result, without allocating another array of ``x``'s size.
+    """
     m = np.max(x, axis=0)
     m = np.where(np.isfinite(m), m, 0.0)
-    e = np.exp(x - m)
+    e = np.subtract(x, m, out=x if overwrite else None)
+    np.exp(e, out=e)
     total = e[0].copy()
     for k in range(1, e.shape[0]):
         total += e[k]

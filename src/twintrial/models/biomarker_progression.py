@@ -175,10 +175,24 @@ class WeibullBiomarkerHazard(EventModel):
         log_w = np.log(GRADING * w) + (GRADING - 1.0) * log_u  # v = u^GRADING, dv = r u^(r-1) du
         k = params["weibull_shape"]
         if nodes_first(xp, T, params, design, model):  # NumPy: node axis first, (K, n)
-            s = T * np.exp(GRADING * log_u[:, None] / k)
-            link = params["association"] * (model.predict(xp, params, s, design) - self._center())
+            # (K, n) work arrays updated in place: each new array of that size costs more (fresh
+            # pages) than the arithmetic; the values are those of the plain expressions
+            s = np.divide((GRADING * log_u)[:, None], k)  # (K, n), or (K, 1) for a scalar k
+            np.exp(s, out=s)
+            if s.shape == np.broadcast_shapes(s.shape, np.shape(T)):
+                s *= T
+            else:
+                s = s * T
+            link = model.predict(xp, params, s, design)
+            if not (isinstance(link, np.ndarray) and link.dtype == np.float64
+                    and link.shape == s.shape and link.flags.writeable
+                    and not np.may_share_memory(link, s)):
+                link = np.array(np.broadcast_to(link, s.shape), dtype=float)
+            link -= self._center()
+            link *= params["association"]
+            link += log_w[:, None]
             return (k * (np.log(T) - np.log(params["weibull_scale"]))
-                    + logsumexp_nodes(link + log_w[:, None])
+                    + logsumexp_nodes(link, overwrite=True)
                     + self.linear_predictor(xp, params, design))
         p_nodes, d_nodes = expand_for_nodes(params, design, model)
         s = T[..., None] * xp.exp(GRADING * log_u / p_nodes["weibull_shape"])
@@ -267,7 +281,13 @@ class BiomarkerProgression(Model):
         slope = params["slope"]
         if self.treatment_effect:
             slope = slope + params["treatment_slope"] * _design(design, "treatment")
-        return params["intercept"] + slope * t
+        out = slope * t
+        b0 = params["intercept"]
+        if (isinstance(out, np.ndarray) and out.dtype == np.float64
+                and np.broadcast_shapes(out.shape, np.shape(b0)) == out.shape):
+            out += b0  # NumPy: in place, the same values as b0 + slope * t, one array fewer
+            return out
+        return b0 + out
 
     def observation_transform(self, xp: ArrayNamespace, values: Array) -> Array:
         """``log(value)`` when ``log_observed`` (the biomarker is modelled on the log scale)."""

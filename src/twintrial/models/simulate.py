@@ -248,7 +248,9 @@ def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mappin
 
     Draws ``E_i ~ Exp(1)`` (first and only use of ``rng``: ``rng.standard_exponential(n)``, so
     results are reproducible per patient block) and solves ``log H_i(t) = log E_i`` in ``x = log t`` by Newton steps
-    (derivative ``t h(t) / H(t)``) safeguarded by bisection on a bracket, for all patients at once.
+    (derivative ``t h(t) / H(t)``) from the horizon, safeguarded by bisection once a bracket is
+    known (before that, steps down in log time), for all patients at once; each patient's
+    iterations depend on that patient only.
     Patients with ``H_i(horizon) < E_i`` are censored at ``horizon``.
 
     Returns
@@ -290,40 +292,43 @@ def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mappin
     idx = all_idx[hit]
     if idx.size == 0:
         return time, event
-    b = np.log(hor[idx])
+    b = np.log(hor[idx])  # upper end of the bracket: log H(e^b) >= log E
+    floor = b - 700.0  # e^floor is 0 to every purpose: an event "at time 0"
     with np.errstate(divide="ignore", invalid="ignore"):
         x0 = b - fb[hit] / sb[hit]  # first Newton step from the horizon
-    x0 = np.where(np.isfinite(x0) & (x0 <= b), x0, b)
-    a = x0 - 1.0
-    step = 1.0
-    floor = b - 700.0
-    # expand the lower end of the bracket until log H(e^a) < log E
-    for _ in range(12):
-        fa, _ = f_and_slope(a, idx)
-        high = fa >= 0
-        if not high.any():
-            break
-        b = np.where(high, a, b)
-        step *= 2.0
-        a = np.where(high, np.maximum(a - step, floor), a)
-    x = np.clip(x0, a, b)
+    x = np.where(np.isfinite(x0) & (x0 <= b), np.maximum(x0, floor), b)
+    # lower end: unknown (-inf) until a point with log H < log E is evaluated. A Newton step is
+    # taken when it stays in the bracket and at most half the previous step (else the function
+    # is not close enough to linear there, e.g. the quadrature's log H and the hazard's slope
+    # disagree): otherwise bisect, or, with no lower end yet, step down from the upper end by
+    # 1, 2, 4, ... in log time (Press et al., Numerical Recipes, 3rd ed., section 9.4, rtsafe)
+    a = np.full(idx.size, -np.inf)
+    step = np.ones(idx.size)
+    last = np.full(idx.size, np.inf)  # size of each patient's previous step
     active = np.ones(idx.size, dtype=bool)
     for _ in range(max_iter):
         ai = np.flatnonzero(active)
         if ai.size == 0:
             break
-        fx, slope = f_and_slope(x[ai], idx[ai])
+        xi = x[ai]
+        fx, slope = f_and_slope(xi, idx[ai])
         neg = fx < 0
-        a[ai] = np.where(neg, x[ai], a[ai])
-        b[ai] = np.where(neg, b[ai], x[ai])
+        lo = a[ai] = np.where(neg, xi, a[ai])
+        hi = b[ai] = np.where(neg, b[ai], xi)
         with np.errstate(divide="ignore", invalid="ignore"):
             dx = -fx / slope
-        xn = x[ai] + dx
-        inside = np.isfinite(xn) & (xn >= a[ai]) & (xn <= b[ai])
-        converged = inside & (np.abs(dx) < tol)
-        xn = np.where(inside, xn, 0.5 * (a[ai] + b[ai]))
-        done = converged | (b[ai] - a[ai] < tol) | (fx == 0)
-        x[ai] = xn
+        xn = xi + dx
+        newton = (np.isfinite(xn) & (xn >= np.maximum(lo, floor[ai])) & (xn <= hi)
+                  & (np.abs(dx) <= 0.5 * last[ai]))
+        converged = newton & (np.abs(dx) < tol)
+        known = np.isfinite(lo)
+        down = np.maximum(hi - step[ai], floor[ai])
+        xn = np.where(newton, xn, np.where(known, 0.5 * (lo + hi), down))
+        last[ai] = np.abs(xn - xi)
+        step[ai] = np.where(newton | known, step[ai], 2.0 * step[ai])
+        at_floor = ~neg & (xi <= floor[ai])
+        done = converged | (hi - lo < tol) | (fx == 0) | at_floor
+        x[ai] = np.where(at_floor, xi, xn)
         active[ai[done]] = False
     time[idx] = np.exp(x)
     event[idx] = 1.0
