@@ -7,19 +7,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twintrial.arms.events import FixedExponentials
 from twintrial.models import NUMPY, get_model
 from twintrial.models.simulate import simulate_event_times
 
 MODEL = get_model("biomarker_progression", biomarker_center=0.5)
-
-
-class _Fixed:
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
-
-    def standard_exponential(self, n: int) -> np.ndarray:
-        assert n == self.values.size
-        return self.values.copy()
 
 
 @settings(max_examples=200, deadline=None)
@@ -36,7 +28,7 @@ def test_event_times_solve_the_cumulative_hazard(seed: int, shape: float, log_sc
          "weibull_scale": np.full(n, np.exp(log_scale)), "association": np.full(n, association)}
     d = {"treatment": np.zeros(n)}
     e = rng.standard_exponential(n)
-    t, ev = simulate_event_times(MODEL, p, d, horizon=horizon, rng=_Fixed(e))
+    t, ev = simulate_event_times(MODEL, p, d, horizon=horizon, rng=FixedExponentials(e))
     hit = ev == 1.0
     assert np.all(t[~hit] == horizon)
     assert np.all((t[hit] > 0) & (t[hit] <= horizon))
@@ -48,5 +40,5 @@ def test_event_times_solve_the_cumulative_hazard(seed: int, shape: float, log_sc
     rows = np.sort(rng.choice(n, 37, replace=False))
     t_rows, ev_rows = simulate_event_times(
         MODEL, {k: v[rows] for k, v in p.items()}, {"treatment": np.zeros(rows.size)},
-        horizon=horizon, rng=_Fixed(e[rows]))
+        horizon=horizon, rng=FixedExponentials(e[rows]))
     assert t_rows.tobytes() == t[rows].tobytes() and ev_rows.tobytes() == ev[rows].tobytes()

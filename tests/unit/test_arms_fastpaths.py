@@ -179,7 +179,7 @@ def test_changed_rows_observations_equal_a_full_prediction() -> None:
 
 
 def test_treatment_policy_event_times_are_solved_again_only_for_those_who_stop_first(pbc) -> None:
-    from twintrial.arms.simulate import _EventTimes, _FixedExponentials
+    from twintrial.arms.events import EventTimes, FixedExponentials
     from twintrial.models.simulate import simulate_event_times
 
     model, _, virtual = pbc
@@ -194,9 +194,9 @@ def test_treatment_policy_event_times_are_solved_again_only_for_those_who_stop_f
     policy = (WindowedModel(model), wp, wd)
     e = exponentials(3, "event", np.asarray(virtual["vid"]))
     horizon = 4.0
-    events = _EventTimes(full, lambda: policy, e, stop)
+    events = EventTimes(full, lambda: policy, e, stop)
     t, ev = events.policy(horizon)
-    t_all, ev_all = simulate_event_times(*policy, horizon=horizon, rng=_FixedExponentials(e))
+    t_all, ev_all = simulate_event_times(*policy, horizon=horizon, rng=FixedExponentials(e))
     assert ev.tobytes() == ev_all.tobytes()
     np.testing.assert_allclose(t, t_all, rtol=1e-9, atol=0)
     # who stops before the full-treatment event time (or the horizon) has a later event or none
@@ -214,5 +214,5 @@ def test_treatment_policy_event_times_are_solved_again_only_for_those_who_stop_f
     assert np.all(t[rising] <= t_full[rising] * (1 + 1e-9))
     assert np.all(t[falling] >= t_full[falling] * (1 - 1e-9))
     # when nothing stops, the policy is full treatment itself
-    same = _EventTimes(full, lambda: full, e, stop)
+    same = EventTimes(full, lambda: full, e, stop)
     assert same.policy(horizon)[0] is same.full(horizon)[0]

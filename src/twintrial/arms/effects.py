@@ -35,6 +35,7 @@ from twintrial.arms_config import ArmConfig, DistributionSpec, EffectConfig
 from twintrial.exceptions import ModelError
 from twintrial.models.backend import NUMPY
 from twintrial.models.base import Model
+from twintrial.models.simulate import subset_rows
 from twintrial.rng import PATIENT_BLOCK, block_generators
 
 CONTROL_PREFIX = "ctl__"
@@ -182,11 +183,8 @@ def windowed_prediction(model: Model, treated: Mapping[str, np.ndarray],
         if rows.size < stop.size:
             out = np.array(f_trt, dtype=float, copy=True)
             if rows.size:
-                def sub(m: Mapping[str, Any]) -> dict[str, Any]:
-                    return {k: (np.asarray(v)[rows] if np.ndim(v) >= 1 else v)
-                            for k, v in m.items()}
-
-                out[rows] = _windowed(model, sub(treated), sub(control), t, sub(design),
+                out[rows] = _windowed(model, subset_rows(treated, rows),
+                                      subset_rows(control, rows), t, subset_rows(design, rows),
                                       onset=onset, stop=stop[rows], names=names,
                                       f_trt=f_trt[rows], f_ctl=f_ctl[rows])
             return out
@@ -223,10 +221,6 @@ class _OffsetModel:
 
     def predict(self, xp: Any, params: Mapping[str, Any], t: Any, design: Mapping[str, Any]) -> Any:
         return self.base.predict(xp, params, t, design) + design["_offset"]
-
-
-def _rows(mapping: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    return {k: (np.asarray(v)[rows] if np.ndim(v) >= 1 else v) for k, v in mapping.items()}
 
 
 def _log_sub_exp(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -303,23 +297,23 @@ class WindowedEvent:
         if same.any():
             rows = np.flatnonzero(same)
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                total[rows] = ev.log_cumulative_hazard(NUMPY, T[rows], _rows(ctl, rows),
-                                                       _rows(plain, rows), base)
+                total[rows] = ev.log_cumulative_hazard(NUMPY, T[rows], subset_rows(ctl, rows),
+                                                       subset_rows(plain, rows), base)
         offset_model = _OffsetModel(base)
         for p, offset, lo, hi in pieces:
             rows = np.flatnonzero((lo < T) & (lo < hi) & ~same)
             if rows.size == 0:
                 continue
-            pr = _rows(p, rows)
-            dr = {**_rows(plain, rows), "_offset": offset[rows]}
+            pr = subset_rows(p, rows)
+            dr = {**subset_rows(plain, rows), "_offset": offset[rows]}
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 upper = ev.log_cumulative_hazard(NUMPY, np.minimum(T[rows], hi[rows]), pr, dr,
                                                  offset_model)
                 part = upper
                 inner = lo[rows] > 0
                 if inner.any():
-                    lower = ev.log_cumulative_hazard(NUMPY, lo[rows][inner], _rows(pr, inner),
-                                                     _rows(dr, inner), offset_model)
+                    lower = ev.log_cumulative_hazard(NUMPY, lo[rows][inner], subset_rows(pr, inner),
+                                                     subset_rows(dr, inner), offset_model)
                     part = upper.copy()
                     part[inner] = _log_sub_exp(upper[inner], lower)
                 total[rows] = np.logaddexp(total[rows], part)

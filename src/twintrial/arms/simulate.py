@@ -30,7 +30,7 @@ for any chunk size and worker count.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ from twintrial.arms.effects import (
     windowed_prediction,
 )
 from twintrial.arms.endpoints import continuous_outcome, value_at, visit_index
+from twintrial.arms.events import EventTimes, Inputs
 from twintrial.arms.inputs import (
     check_inputs,
     cohort_inputs,
@@ -66,24 +67,8 @@ from twintrial.models.base import Model
 from twintrial.models.simulate import (
     predict_numpy,
     residual_observations,
-    simulate_event_times,
 )
 from twintrial.rng import PATIENT_BLOCK
-
-
-class _FixedExponentials:
-    """Feeds precomputed ``Exp(1)`` draws to :func:`simulate_event_times` (its only rng call)."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self._values = values
-
-    def standard_exponential(self, n: int) -> np.ndarray:
-        if n != self._values.size:
-            raise ValueError(f"expected {self._values.size} exponentials, asked for {n}")
-        return self._values.copy()
-
-
-Inputs = tuple[Any, dict[str, np.ndarray], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -146,57 +131,6 @@ class _Chunk:
         return windowed_prediction(self.model, p, self.ctl_params, grid, self.base_design,
                                    onset=arm.onset, stop=stop, names=self.names, f_trt=f_trt,
                                    f_ctl=f_ctl)
-
-
-class _EventTimes:
-    """Event times of one arm per horizon, on full treatment and under treatment policy.
-
-    ``full`` are the arm's (model, parameters, design) on full treatment; ``policy`` gives them
-    with the treatment stopped at ``stop`` (called only when treatment-policy times are needed;
-    it may return ``full`` itself, when nothing stops). A patient's hazard under treatment policy
-    is the full-treatment hazard up to ``stop``, so wherever the full-treatment event (or the
-    censoring at the horizon) comes first the two event times are the same: only the patients
-    who stop before it are solved again.
-    """
-
-    def __init__(self, full: Inputs, policy: Callable[[], Inputs], exponentials: np.ndarray,
-                 stop: np.ndarray) -> None:
-        self.full_inputs, self.policy_inputs = full, policy
-        self.e, self.stop = exponentials, stop
-        self.cache: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
-
-    def full(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-        key = ("full", horizon)
-        if key not in self.cache:
-            self.cache[key] = _event_times(self.full_inputs, self.e, horizon)
-        return self.cache[key]
-
-    def policy(self, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-        key = ("policy", horizon)
-        if key not in self.cache:
-            t_full, e_full = self.full(horizon)
-            inputs = self.policy_inputs()
-            rows = np.flatnonzero(self.stop < t_full)
-            if inputs is self.full_inputs or rows.size == 0:
-                self.cache[key] = (t_full, e_full)
-            else:
-                m, p, d = inputs
-                t_rows, e_rows = _event_times(
-                    (m, {k: _design_rows(v, rows) if np.ndim(v) >= 1 else v
-                         for k, v in p.items()},
-                     {k: _design_rows(v, rows) for k, v in d.items()}), self.e[rows], horizon)
-                t, e = t_full.copy(), e_full.copy()
-                t[rows], e[rows] = t_rows, e_rows
-                self.cache[key] = (t, e)
-        return self.cache[key]
-
-
-def _event_times(inputs: Inputs, exponentials: np.ndarray, horizon: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`simulate_event_times` of ``inputs`` with the given ``Exp(1)`` draws."""
-    m, p, d = inputs
-    return simulate_event_times(m, p, d, horizon=horizon,
-                                rng=_FixedExponentials(exponentials))  # type: ignore[arg-type]
 
 
 def visit_grid(arms: Sequence[ArmConfig], endpoints: Sequence[EndpointConfig]) -> np.ndarray:
@@ -341,7 +275,7 @@ def _outcome_columns(v: Mapping[str, np.ndarray], design: Mapping[str, np.ndarra
 
         cols: dict[str, np.ndarray] = {"dropout_time": t_drop, "rescue_time": t_resc,
                                        "discontinuation_time": t_stop}
-        events = _EventTimes(full, policy_inputs, e_event, t_stop) if e_event is not None else None
+        events = EventTimes(full, policy_inputs, e_event, t_stop) if e_event is not None else None
         for est in estimands:
             ep = ep_by_name[est.endpoint]
             if ep.type == "time_to_event":

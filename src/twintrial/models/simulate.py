@@ -237,8 +237,10 @@ def _combined_observations(f_t, add, prop, z_t, out):  # type: ignore[no-untyped
             out[t, i] = x + math.sqrt(add[i] * add[i] + p * p) * z_t[t, i]
 
 
-def _subset(mapping: Mapping[str, Any], idx: np.ndarray) -> dict[str, Any]:
-    return {k: (v[idx] if np.ndim(v) >= 1 else v) for k, v in mapping.items()}
+def subset_rows(mapping: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """Rows ``rows`` (indices or a mask) of every per-row array of ``mapping``; scalars and 0-d
+    entries kept as they are."""
+    return {k: (np.asarray(v)[rows] if np.ndim(v) >= 1 else v) for k, v in mapping.items()}
 
 
 def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mapping[str, Any] | None,
@@ -276,7 +278,7 @@ def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mappin
     log_e = np.log(rng.standard_exponential(n))
 
     def f_and_slope(x: FloatArray, idx: np.ndarray) -> tuple[FloatArray, FloatArray]:
-        pp, dd = _subset(p, idx), _subset(d, idx)
+        pp, dd = subset_rows(p, idx), subset_rows(d, idx)
         t = np.exp(x)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             lch = ev.log_cumulative_hazard(NUMPY, t, pp, dd, model)
