@@ -145,6 +145,17 @@ def test_event_simulation_is_deterministic_and_checks_inputs(joint):
         simulate_event_times(pk, {"ka": np.ones(2)}, {}, horizon=1.0, rng=np.random.default_rng(1))
 
 
+def test_event_times_that_do_not_converge_are_an_error_not_a_result(joint):
+    # with association 0 the first Newton step is exact (log H is linear in log t)
+    p = individual_parameters(joint, {**POP, "association": 1.0}, None, n=50)
+    d = {"treatment": np.zeros(50)}
+    t, e = simulate_event_times(joint, p, d, horizon=5.0, rng=np.random.default_rng(1))
+    assert e.sum() > 0
+    # one iteration allowed: some patients' first steps are not yet within tol
+    with pytest.raises(ModelError, match=r"did not converge for [1-9]\d* of 50 patients \(max_iter=1"):
+        simulate_event_times(joint, p, d, horizon=5.0, rng=np.random.default_rng(1), max_iter=1)
+
+
 def test_time_major_prediction_is_the_patient_major_one_bit_for_bit(joint):
     rng = np.random.default_rng(3)
     n = 257
