@@ -27,6 +27,7 @@ def test_good_fit_passes_silently() -> None:
     ({"min_ess_tail": 50.0}, "min tail ESS 50 < 400"),
     ({"divergences": 3}, "3 divergent transition(s) > 0"),
     ({"individual_max_rhat": 1.2}, "per-patient max R-hat 1.200 > 1.01"),
+    ({"max_rhat": float("inf")}, "max R-hat inf > 1.01"),
     ({"max_rhat": float("nan"), "n_chains": 1}, "R-hat not computable from 1 chain(s)"),
 ])
 def test_each_threshold_is_enforced(change: dict, phrase: str) -> None:
@@ -123,3 +124,34 @@ def test_backend_auto_takes_jax_when_installed_and_numba_otherwise(monkeypatch) 
         "numba (or auto)."]
     with pytest.raises(ConfigError, match=r"twins\.backend: must be auto, jax or numba"):
         resolve_backend("cuda")
+
+
+def _posterior(**arrays):
+    import numpy as np
+    import xarray as xr
+
+    post = xr.Dataset({k: (("chain", "draw", *[f"{k}_dim_{i}" for i in range(np.ndim(v) - 2)]), v)
+                       for k, v in arrays.items()})
+    return xr.DataTree.from_dict({"posterior": post})
+
+
+def test_diagnostics_skip_constant_entries_quietly_and_fail_a_varying_nan() -> None:
+    import warnings
+
+    import numpy as np
+
+    from twintrial.twins.fit import compute_diagnostics
+
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(4, 500))
+    corr = np.stack([np.ones((4, 500)), rng.uniform(-1, 1, (4, 500))], axis=-1)  # unit diagonal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the constant entry's 0/0 warns no more
+        d = compute_diagnostics(_posterior(mu=mu, corr=corr))
+    assert sorted(w["parameter"] for w in d["worst"]) == ["corr[1]", "mu"]  # corr[0] skipped
+    assert 1.0 <= d["max_rhat"] < 1.01 and gate_failures(d, GateConfig()) == []
+    bad = mu.copy()
+    bad[2, 7] = np.nan  # a varying parameter with a non-finite draw: R-hat is not a number
+    d = compute_diagnostics(_posterior(mu=bad, corr=corr))
+    assert d["max_rhat"] == float("inf")
+    assert "max R-hat inf > 1.01" in gate_failures(d, GateConfig())

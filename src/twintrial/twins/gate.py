@@ -18,7 +18,9 @@ from twintrial.twins_config import GateConfig
 
 
 def _fmt(x: float) -> str:
-    return "nan" if not np.isfinite(x) else (f"{x:.3f}" if x < 10 else f"{x:.0f}")
+    if not np.isfinite(x):
+        return "nan" if np.isnan(x) else "inf"
+    return f"{x:.3f}" if x < 10 else f"{x:.0f}"
 
 
 def gate_failures(diagnostics: Mapping[str, Any], thresholds: GateConfig) -> list[str]:
@@ -26,7 +28,7 @@ def gate_failures(diagnostics: Mapping[str, Any], thresholds: GateConfig) -> lis
     d = diagnostics
     out = []
     rhat = d.get("max_rhat", float("nan"))
-    if not np.isfinite(rhat):
+    if np.isnan(rhat):  # (inf: a varying parameter's R-hat is not a number, see fit.py)
         out.append(f"R-hat not computable from {d.get('n_chains', '?')} chain(s) (need >= 2)")
     elif rhat > thresholds.rhat_max:
         out.append(f"max R-hat {_fmt(rhat)} > {thresholds.rhat_max:g}")
