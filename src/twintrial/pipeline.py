@@ -124,6 +124,7 @@ def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path,
                cores: int | None = None) -> list[Path]:
     """Build the virtual cohort: ``cohort.parquet`` and ``cohort.json``."""
     from twintrial.cohort import CohortConfig, build_cohort, load_summary_definition
+    from twintrial.cohort.plots import cohort_figures
     from twintrial.data import DataConfig, load_dataset
 
     out = Path(results_dir)
@@ -144,6 +145,9 @@ def run_cohort(config: Mapping[str, Any], *, results_dir: str | Path,
     report = dict(result.report)
     io.write_json({"summary": report.pop("summary", report), "warnings":
                    report.pop("warnings", []), **report}, paths[1], provenance=stamp)
+    units = {c.name: c.unit for c in cfg.covariates if c.unit}
+    paths += _save_figures(cohort_figures(result.table, result.report, result.marginals,
+                                          result.reference, units=units), out, "cohort")
     log.info("cohort: %d virtual patients in %.1f s", len(result.table), time.perf_counter() - t0)
     return paths
 

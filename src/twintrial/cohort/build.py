@@ -64,10 +64,16 @@ class CohortResult:
         pass/fail, ``reference``: with criteria, patient-level fidelity is measured against the
         real patients meeting them), ``privacy`` (data source only), ``acceptance``,
         ``missing`` (per covariate, real data), ``missing_policy``, ``seed``.
+    marginals
+        The fitted marginal of each covariate (table order).
+    reference
+        The real patients the fidelity is measured against (``None`` for a summary source).
     """
 
     table: pd.DataFrame
     report: dict[str, Any] = field(default_factory=dict)
+    marginals: tuple[Marginal, ...] = ()
+    reference: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +309,7 @@ def build_cohort(source: pd.DataFrame | CohortSummary, cfg: CohortConfig, *, see
     table = _table(columns, plan, cfg.n)
 
     reference_note = None
+    reference: pd.DataFrame | None = None
     if real is not None:
         reference = real
         if criteria:
@@ -370,4 +377,5 @@ def build_cohort(source: pd.DataFrame | CohortSummary, cfg: CohortConfig, *, see
                            "pairwise-complete observations; virtual patients are complete"),
         "seed": int(seed),
     }
-    return CohortResult(table=table, report=report)
+    return CohortResult(table=table, report=report, marginals=tuple(plan.marginals),
+                        reference=reference)

@@ -37,6 +37,12 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Captions for the figures stages write without one (``figures`` missing from their JSON);
 #: ``{rest}`` is the part of the name after the prefix.
 DEFAULT_CAPTIONS = (
+    ("cohort/marginals", "Marginal distribution of each covariate: virtual cohort (blue) over its "
+                         "reference (grey: the real patients the fidelity is measured against, or "
+                         "the target distribution of a published summary); KS distance or "
+                         "largest level-share difference in each title."),
+    ("cohort/correlations", "Spearman rank correlations of the reference (below the diagonal) "
+                            "and the virtual cohort (above), and their difference."),
     ("analysis/forest_", "Subgroup forest plot of estimand {rest}: effect and interval overall and "
                          "in each subgroup (n treated/n control)."),
     ("analysis/power_curve", "Simulated power (with Monte Carlo error bars) against patients per "
@@ -85,8 +91,19 @@ def _default_caption(key: str) -> str:
 def _figures_by_section(summary: Mapping[str, Any], figures: Mapping[str, Any]
                         ) -> dict[str, list[dict[str, Any]]]:
     captions = summary.get("figures") or {}
+    order = {name: i for i, name in enumerate(
+        lookup(summary, "metrics.analysis.estimand_order", default=None) or [])}
+    forest = "analysis/forest_"
+
+    def position(key: str) -> tuple[str, int]:
+        # forest plots in the order the estimands are shown, the other figures by name
+        norm = figure_key(key)
+        if norm.startswith(forest) and norm[len(forest):] in order:
+            return forest, order[norm[len(forest):]]
+        return norm, -1
+
     out: dict[str, list[dict[str, Any]]] = {}
-    for key in sorted(figures, key=figure_key):
+    for key in sorted(figures, key=position):
         norm = figure_key(key)
         caption = captions.get(norm) or _default_caption(norm)
         section = FIGURE_SECTION.get(norm.split("/", 1)[0], "results")
