@@ -185,15 +185,18 @@ def test_key_results_with_intervals_and_the_credibility_table() -> None:
     assert "Adequate for the context of use." in html
 
 
-def test_forest_plots_are_numbered_in_the_order_the_estimands_are_shown(tmp_path) -> None:
+def test_figures_are_numbered_marginals_first_and_forest_plots_in_estimand_order(tmp_path) -> None:
     from twintrial.report.render import _figures_by_section
 
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
     figs = {}
-    for name in ("forest_a_hyp", "forest_b_tp", "power_curve", "effect_distribution"):
-        (tmp_path / f"analysis_{name}.png").write_bytes(png)
-        figs[f"analysis_{name}.png"] = tmp_path / f"analysis_{name}.png"
+    for name in ("analysis_forest_a_hyp", "analysis_forest_b_tp", "analysis_power_curve",
+                 "analysis_effect_distribution", "cohort_correlations", "cohort_marginals"):
+        (tmp_path / f"{name}.png").write_bytes(png)
+        figs[f"{name}.png"] = tmp_path / f"{name}.png"
     summary = {"metrics": {"analysis": {"estimand_order": ["b_tp", "a_hyp"]}}}
-    numbered = {f["key"]: f["number"] for f in _figures_by_section(summary, figs)["results"]}
-    assert numbered == {"analysis/effect_distribution": 1, "analysis/forest_b_tp": 2,
-                        "analysis/forest_a_hyp": 3, "analysis/power_curve": 4}
+    sections = _figures_by_section(summary, figs)
+    numbered = {f["key"]: f["number"] for fs in sections.values() for f in fs}
+    assert numbered == {"cohort/marginals": 1, "cohort/correlations": 2,
+                        "analysis/effect_distribution": 3, "analysis/forest_b_tp": 4,
+                        "analysis/forest_a_hyp": 5, "analysis/power_curve": 6}

@@ -32,6 +32,9 @@ FIGURE_SECTION = {"cohort": "cohort", "twins": "twins", "arms": "results", "anal
 WARNING_SECTION = {"cohort": "cohort", "twins": "twins", "arms": "results", "analysis": "results",
                    "sensitivity": "sensitivity", "validation": "validation", "report": "provenance"}
 
+#: Figures shown first in their section, in this order (the others follow by name).
+FIGURE_ORDER = ("cohort/marginals", "cohort/correlations")
+
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 #: Captions for the figures stages write without one (``figures`` missing from their JSON);
@@ -95,12 +98,14 @@ def _figures_by_section(summary: Mapping[str, Any], figures: Mapping[str, Any]
         lookup(summary, "metrics.analysis.estimand_order", default=None) or [])}
     forest = "analysis/forest_"
 
-    def position(key: str) -> tuple[str, int]:
-        # forest plots in the order the estimands are shown, the other figures by name
+    def position(key: str) -> tuple[int, str, int]:
+        # FIGURE_ORDER first, forest plots in the order the estimands are shown, others by name
         norm = figure_key(key)
+        if norm in FIGURE_ORDER:
+            return FIGURE_ORDER.index(norm), "", -1
         if norm.startswith(forest) and norm[len(forest):] in order:
-            return forest, order[norm[len(forest):]]
-        return norm, -1
+            return len(FIGURE_ORDER), forest, order[norm[len(forest):]]
+        return len(FIGURE_ORDER), norm, -1
 
     out: dict[str, list[dict[str, Any]]] = {}
     for key in sorted(figures, key=position):
