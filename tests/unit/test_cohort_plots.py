@@ -81,3 +81,15 @@ def test_one_covariate_has_no_correlation_figure() -> None:
                        seed=2)
     assert set(cohort_figures(res.table, res.report, res.marginals, res.reference)) == \
         {"marginals"}
+
+
+def test_a_few_real_patients_get_wide_bins_and_a_tick_each() -> None:
+    real = pd.DataFrame({"wt": np.random.default_rng(4).normal(70, 9, 12)})
+    res = build_cohort(real, CohortConfig.from_dict({"n": 2000, "covariates": [{"name": "wt"}]}),
+                       seed=5)
+    (ax,) = _panels(cohort_figures(res.table, res.report, res.marginals, res.reference)
+                    ["marginals"])
+    ref = next(p for p in ax.patches if p.get_label() == "real")
+    assert ref.get_data().values.size == 8  # Rice's rule on 12 patients, at least 8 bins
+    (rug,) = [ln for ln in ax.get_lines() if ln.get_marker() == "|"]
+    np.testing.assert_array_equal(np.sort(rug.get_xdata()), np.sort(real["wt"].to_numpy()))

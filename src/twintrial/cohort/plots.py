@@ -18,6 +18,8 @@ from scipy import special
 from twintrial.cohort.marginals import DiscreteMarginal, Marginal
 
 REAL, VIRTUAL = "0.45", "C0"
+RUG_MAX = 50
+"""References of at most this many patients also show each value as a tick."""
 
 
 def _target_cdf(m: Marginal, x: np.ndarray) -> np.ndarray:
@@ -32,7 +34,10 @@ def _continuous_panel(ax: Any, m: Marginal, virtual: np.ndarray, real: np.ndarra
     lo, hi = np.quantile(pooled, [0.005, 0.995])
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, 31)
+    # Rice's rule on the smaller sample: a few real patients get a few wide bins
+    bins = int(np.clip(round(2 * min(virtual.size, real.size if real is not None else np.inf)
+                             ** (1 / 3)), 8, 30))
+    edges = np.linspace(lo, hi, bins + 1)
     ax.hist(np.clip(virtual, lo, hi), bins=edges, density=True, color=VIRTUAL, alpha=0.55,
             label="virtual")
     if real is not None:
@@ -40,6 +45,8 @@ def _continuous_panel(ax: Any, m: Marginal, virtual: np.ndarray, real: np.ndarra
     else:
         ref = np.diff(_target_cdf(m, edges)) / np.diff(edges)
     ax.stairs(ref, edges, color=REAL, lw=1.6, label="real" if real is not None else "target")
+    if real is not None and real.size <= RUG_MAX:  # and where each real patient is
+        ax.plot(real, np.zeros_like(real), "|", color="k", ms=8, mew=1.2)
 
 
 def _discrete_panel(ax: Any, m: DiscreteMarginal, virtual: pd.Series,
