@@ -155,3 +155,24 @@ def test_diagnostics_skip_constant_entries_quietly_and_fail_a_varying_nan() -> N
     d = compute_diagnostics(_posterior(mu=bad, corr=corr))
     assert d["max_rhat"] == float("inf")
     assert "max R-hat inf > 1.01" in gate_failures(d, GateConfig())
+
+
+def test_a_fixed_individual_parameter_does_not_fail_the_gate() -> None:
+    import numpy as np
+    import xarray as xr
+
+    from twintrial.twins.fit import compute_diagnostics
+
+    rng = np.random.default_rng(1)
+    ind = np.stack([rng.normal(size=(4, 500, 3)), np.ones((4, 500, 3))], axis=-1)  # F fixed
+    post = xr.Dataset(
+        {"mu": (("chain", "draw"), rng.normal(size=(4, 500))),
+         "individual": (("chain", "draw", "patient", "param"), ind)},
+        coords={"patient": ["a", "b", "c"], "param": ["CL", "F"]})
+    d = compute_diagnostics(xr.DataTree.from_dict({"posterior": post}))
+    assert 1.0 <= d["individual_max_rhat"] < 1.01
+    assert gate_failures(d, GateConfig()) == []
+    ind[1, :, 0, 0] = 5.0  # one chain stuck: R-hat far above the threshold
+    d = compute_diagnostics(xr.DataTree.from_dict({"posterior": post.assign(
+        individual=(("chain", "draw", "patient", "param"), ind))}))
+    assert d["individual_max_rhat"] > 1.5

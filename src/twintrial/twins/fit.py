@@ -256,9 +256,12 @@ def compute_diagnostics(idata: xr.DataTree, *, n_worst: int = 5) -> dict[str, An
     out["worst"] = rows[:n_worst]
     if "individual" in post.data_vars:
         ind = post[["individual"]]
+        vals = np.asarray(ind["individual"].values)
+        varying = np.ptp(vals.reshape(n_chains * n_draws, -1), axis=0) > 0  # fixed ones: 0/0
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["individual_max_rhat"] = (_max_rhat(az.rhat(ind)["individual"].values)
-                                          if n_chains > 1 else float("nan"))
+            out["individual_max_rhat"] = (
+                _max_rhat(np.asarray(az.rhat(ind)["individual"].values).ravel()[varying])
+                if n_chains > 1 else float("nan"))
             ess_i = az.ess(ind, method="bulk")["individual"]
         out["individual_min_ess_bulk"] = float(np.nanmin(ess_i.values))
         flat = ess_i.values.ravel()
