@@ -70,7 +70,10 @@ def test_summary_source_draws_the_target_distribution() -> None:
     ref = next(p for p in a.patches if p.get_label() == "target")  # the target's step outline
     heights, edges = ref.get_data().values, ref.get_data().edges
     normal = stats.norm(10, 2)  # the summary's mean and SD, bounds far out
-    np.testing.assert_allclose(heights, np.diff(normal.cdf(edges)) / np.diff(edges), atol=2e-3)
+    cdf = normal.cdf(edges)
+    cdf[0], cdf[-1] = 0.0, 1.0  # the outer bins hold the tails
+    np.testing.assert_allclose(heights, np.diff(cdf), atol=1e-3)
+    assert a.get_xscale() == "linear"
     np.testing.assert_allclose([p.get_height() for p in b.patches[:2]], [0.7, 0.3])
     assert "target (lower)" in figs["correlations"].axes[0].get_title()
 
@@ -93,3 +96,20 @@ def test_a_few_real_patients_get_wide_bins_and_a_tick_each() -> None:
     assert ref.get_data().values.size == 8  # Rice's rule on 12 patients, at least 8 bins
     (rug,) = [ln for ln in ax.get_lines() if ln.get_marker() == "|"]
     np.testing.assert_array_equal(np.sort(rug.get_xdata()), np.sort(real["wt"].to_numpy()))
+
+
+def test_a_long_right_tail_is_drawn_on_a_log_axis_with_shares_per_bin() -> None:
+    rng = np.random.default_rng(6)
+    real = pd.DataFrame({"bili": np.exp(rng.normal(0.3, 1.0, 300)),
+                         "age": rng.normal(50, 10, 300)})
+    res = build_cohort(real, CohortConfig.from_dict({"n": 3000, "covariates": [
+        {"name": "bili", "bounds": [0.01, 100]}, {"name": "age"}]}), seed=7)
+    bili, age = _panels(cohort_figures(res.table, res.report, res.marginals, res.reference)
+                        ["marginals"])
+    assert bili.get_xscale() == "log" and age.get_xscale() == "linear"
+    ref = next(p for p in bili.patches if p.get_label() == "real")
+    edges, shares = ref.get_data().edges, ref.get_data().values
+    np.testing.assert_allclose(np.diff(np.log(edges)), np.diff(np.log(edges))[0])
+    assert shares.sum() == pytest.approx(1.0)  # every real patient is in a bin
+    virtual = sum(p.get_height() for p in bili.patches if p.get_label() != "real")
+    assert virtual == pytest.approx(1.0)

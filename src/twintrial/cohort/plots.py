@@ -20,6 +20,9 @@ from twintrial.cohort.marginals import DiscreteMarginal, Marginal
 REAL, VIRTUAL = "0.45", "C0"
 RUG_MAX = 50
 """References of at most this many patients also show each value as a tick."""
+LOG_SPREAD = 8.0
+"""Positive covariates whose 99.5th percentile is at least this many times the median are drawn
+on a log axis (bins of equal width in log scale)."""
 
 
 def _target_cdf(m: Marginal, x: np.ndarray) -> np.ndarray:
@@ -37,13 +40,19 @@ def _continuous_panel(ax: Any, m: Marginal, virtual: np.ndarray, real: np.ndarra
     # Rice's rule on the smaller sample: a few real patients get a few wide bins
     bins = int(np.clip(round(2 * min(virtual.size, real.size if real is not None else np.inf)
                              ** (1 / 3)), 8, 30))
-    edges = np.linspace(lo, hi, bins + 1)
-    ax.hist(np.clip(virtual, lo, hi), bins=edges, density=True, color=VIRTUAL, alpha=0.55,
-            label="virtual")
+    log_x = lo > 0 and hi / np.median(pooled) >= LOG_SPREAD  # long right tail: log axis
+    edges = np.geomspace(lo, hi, bins + 1) if log_x else np.linspace(lo, hi, bins + 1)
+    if log_x:
+        ax.set_xscale("log")
+    # share of patients per bin (the outer bins hold the 0.5% tails)
+    ax.hist(np.clip(virtual, lo, hi), bins=edges, weights=np.full(virtual.size, 1 / virtual.size),
+            color=VIRTUAL, alpha=0.55, label="virtual")
     if real is not None:
-        ref, _ = np.histogram(np.clip(real, lo, hi), bins=edges, density=True)
+        ref = np.histogram(np.clip(real, lo, hi), bins=edges)[0] / real.size
     else:
-        ref = np.diff(_target_cdf(m, edges)) / np.diff(edges)
+        cdf = _target_cdf(m, edges)
+        cdf[0], cdf[-1] = 0.0, 1.0
+        ref = np.diff(cdf)
     ax.stairs(ref, edges, color=REAL, lw=1.6, label="real" if real is not None else "target")
     if real is not None and real.size <= RUG_MAX:  # and where each real patient is
         ax.plot(real, np.zeros_like(real), "|", color="k", ms=8, mew=1.2)

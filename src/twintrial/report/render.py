@@ -42,7 +42,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEFAULT_CAPTIONS = (
     ("cohort/marginals", "Marginal distribution of each covariate: virtual cohort (blue) over its "
                          "reference (grey: the real patients the fidelity is measured against, or "
-                         "the target distribution of a published summary); KS distance or "
+                         "the target distribution of a published summary), as shares of "
+                         "patients per bin, long right tails on a log axis; KS distance or "
                          "largest level-share difference in each title."),
     ("cohort/correlations", "Spearman rank correlations of the reference (below the diagonal) "
                             "and the virtual cohort (above), and their difference."),
