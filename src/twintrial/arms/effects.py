@@ -235,8 +235,9 @@ class WindowedEvent:
     The hazard is the base hazard of the windowed prediction. That prediction has kinks at the
     window's ends, which one quadrature rule over ``[0, T]`` resolves poorly (``log H`` off by up
     to ~2e-3, event times by up to 0.014 years against an adaptive ODE solution in the arms
-    benchmark's population), so the cumulative hazard is summed over the pieces between them. On each piece the windowed prediction is a smooth model shifted by
-    a constant, with ``D = f_treated - f_control`` and ``J = [onset > 0]``:
+    benchmark's population), so the cumulative hazard is summed over the pieces between them. On
+    each piece the windowed prediction is a smooth model shifted by a constant, with
+    ``D = f_treated - f_control`` and ``J = [onset > 0]``:
 
     - ``[0, a]`` (only when ``J``): control;
     - ``[a J, b]``: treated, shifted by ``-J D(a)``;
@@ -309,12 +310,10 @@ class WindowedEvent:
             with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 upper = ev.log_cumulative_hazard(NUMPY, np.minimum(T[rows], hi[rows]), pr, dr,
                                                  offset_model)
-                part = upper
                 inner = lo[rows] > 0
-                if inner.any():
+                if inner.any():  # the piece starts after 0: H(min(T, hi)) - H(lo)
                     lower = ev.log_cumulative_hazard(NUMPY, lo[rows][inner], subset_rows(pr, inner),
                                                      subset_rows(dr, inner), offset_model)
-                    part = upper.copy()
-                    part[inner] = _log_sub_exp(upper[inner], lower)
-                total[rows] = np.logaddexp(total[rows], part)
+                    upper[inner] = _log_sub_exp(upper[inner], lower)
+                total[rows] = np.logaddexp(total[rows], upper)
         return total

@@ -57,9 +57,9 @@ class EventTimes:
         key = ("policy", horizon)
         if key not in self.cache:
             t_full, e_full = self.full(horizon)
-            inputs = self.policy_inputs()
             rows = np.flatnonzero(self.stop < t_full)
-            if inputs is self.full_inputs or rows.size == 0:
+            inputs = self.policy_inputs() if rows.size else self.full_inputs
+            if inputs is self.full_inputs:
                 self.cache[key] = (t_full, e_full)
             else:
                 m, p, d = inputs

@@ -249,8 +249,8 @@ def simulate_event_times(model: Model, params: Mapping[str, Any], design: Mappin
     """Event times by inverting the cumulative hazard, with administrative censoring at ``horizon``.
 
     Draws ``E_i ~ Exp(1)`` (first and only use of ``rng``: ``rng.standard_exponential(n)``, so
-    results are reproducible per patient block) and solves ``log H_i(t) = log E_i`` in ``x = log t`` by Newton steps
-    (derivative ``t h(t) / H(t)``) from the horizon, safeguarded by bisection once a bracket is
+    results are reproducible per patient block) and solves ``log H_i(t) = log E_i`` in
+    ``x = log t`` by Newton steps (derivative ``t h(t) / H(t)``) from the horizon, safeguarded by bisection once a bracket is
     known (before that, steps down in log time), for all patients at once; each patient's
     iterations depend on that patient only.
     Patients with ``H_i(horizon) < E_i`` are censored at ``horizon``.
