@@ -176,3 +176,8 @@ def test_a_fixed_individual_parameter_does_not_fail_the_gate() -> None:
     d = compute_diagnostics(xr.DataTree.from_dict({"posterior": post.assign(
         individual=(("chain", "draw", "patient", "param"), ind))}))
     assert d["individual_max_rhat"] > 1.5
+    ind[1, 3, 1, 1] = np.nan  # a non-finite draw of a patient's parameter: not converged
+    d = compute_diagnostics(xr.DataTree.from_dict({"posterior": post.assign(
+        individual=(("chain", "draw", "patient", "param"), ind))}))
+    assert d["individual_max_rhat"] == float("inf")
+    assert "per-patient max R-hat inf > 1.01" in gate_failures(d, GateConfig())

@@ -229,8 +229,7 @@ def compute_diagnostics(idata: xr.DataTree, *, n_worst: int = 5) -> dict[str, An
             b = np.atleast_1d(ess_b[v].values).ravel()
             t = np.atleast_1d(ess_t[v].values).ravel()
             labels = _labels(post[v])
-            flat = np.asarray(sub[v].values).reshape(n_chains * n_draws, -1)
-            constant = np.ptp(flat, axis=0) == 0  # e.g. the unit diagonal of corr_chol
+            constant = _constant(sub[v].values)  # e.g. the unit diagonal of corr_chol
             for j, lab in enumerate(labels):
                 if constant[j]:
                     continue
@@ -247,17 +246,16 @@ def compute_diagnostics(idata: xr.DataTree, *, n_worst: int = 5) -> dict[str, An
         return max(rh - 1.0, 0.0) * 100 + 1.0 / max(ess if np.isfinite(ess) else 1.0, 1.0)
 
     rows.sort(key=worst_key, reverse=True)
-    rh = np.array([r["rhat"] for r in rows])
     # a varying parameter whose R-hat is not a number (0/0: e.g. non-finite draws) counts as
     # unconverged (inf), never as the best of the others
-    out["max_rhat"] = (_max_rhat(rh) if rows and n_chains > 1 else float("nan"))
+    out["max_rhat"] = (_max_rhat(np.array([r["rhat"] for r in rows]))
+                       if rows and n_chains > 1 else float("nan"))
     out["min_ess_bulk"] = float(min((r["ess_bulk"] for r in rows), default=float("nan")))
     out["min_ess_tail"] = float(min((r["ess_tail"] for r in rows), default=float("nan")))
     out["worst"] = rows[:n_worst]
     if "individual" in post.data_vars:
         ind = post[["individual"]]
-        vals = np.asarray(ind["individual"].values)
-        varying = np.ptp(vals.reshape(n_chains * n_draws, -1), axis=0) > 0  # fixed ones: 0/0
+        varying = ~_constant(ind["individual"].values)  # fixed parameters: 0/0, left out
         with np.errstate(invalid="ignore", divide="ignore"):
             out["individual_max_rhat"] = (
                 _max_rhat(np.asarray(az.rhat(ind)["individual"].values).ravel()[varying])
@@ -270,6 +268,13 @@ def compute_diagnostics(idata: xr.DataTree, *, n_worst: int = 5) -> dict[str, An
         out["individual_worst"] = (f"individual[{ess_i['patient'].values[pat]}, "
                                    f"{ess_i['param'].values[par]}]")
     return out
+
+
+def _constant(draws: Any) -> np.ndarray:
+    """Which entries of a ``(chain, draw, ...)`` array take one value in every draw (flattened;
+    an entry with a non-finite draw is not constant)."""
+    draws = np.asarray(draws)
+    return np.ptp(draws.reshape(draws.shape[0] * draws.shape[1], -1), axis=0) == 0
 
 
 def _max_rhat(rhat: np.ndarray) -> float:

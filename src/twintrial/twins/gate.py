@@ -33,7 +33,7 @@ def gate_failures(diagnostics: Mapping[str, Any], thresholds: GateConfig) -> lis
     elif rhat > thresholds.rhat_max:
         out.append(f"max R-hat {_fmt(rhat)} > {thresholds.rhat_max:g}")
     irhat = d.get("individual_max_rhat", float("nan"))
-    if np.isfinite(irhat) and irhat > thresholds.rhat_max:
+    if not np.isnan(irhat) and irhat > thresholds.rhat_max:  # (nan: fewer than 2 chains)
         out.append(f"per-patient max R-hat {_fmt(irhat)} > {thresholds.rhat_max:g}")
     if not d.get("min_ess_bulk", 0) >= thresholds.ess_bulk_min:
         out.append(f"min bulk ESS {_fmt(d.get('min_ess_bulk', float('nan')))} < "
