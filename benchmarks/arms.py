@@ -38,6 +38,11 @@ through the public API):
   same on the default 2-worker cluster (threads: one process) and ``peak_memory_dask_processes``
   on 2 worker processes (peak RSS of the client process and of each worker).
 
+- ``targets``: the issue's two speed targets for the closed-form models (>= 5 million
+  trajectories/s on 2 cores, >= 5,000x the naive loop) against the trajectory kernel (the work
+  the loop does) and against the end-to-end figure on the default cluster, with the Dask floor
+  (:func:`targets`); printed at the end of the speed figures.
+
 Like the pipeline, the benchmark process keeps freed memory warm
 (:func:`twintrial.compute.keep_freed_memory`, applied by the stages on first use).
 
@@ -491,6 +496,66 @@ def bench_local(name: str, *, n: int, baseline: int, big: int = 0) -> dict[str, 
     return row
 
 
+TARGET_PER_S = 5_000_000
+"""The issue's throughput target for closed-form models on 2 cores (trajectories/s)."""
+TARGET_SPEEDUP = 5_000
+"""The issue's target ratio to the naive per-patient ``solve_ivp`` loop."""
+CLOSED_FORM = ("biomarker_progression", "pk_1cmt_oral")
+
+
+def targets(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets, model by model, against the figures that measure them.
+
+    The like-for-like figure is the trajectory kernel (``kernel_1core``: effects, predictions at
+    the visits and residual noise for every arm, the work the naive loop does, on one of the two
+    cores). The end-to-end figures on the default 2-worker cluster (the whole outcomes table:
+    estimands, intercurrent events, prognostic scores, Dask scheduling and assembly) are given
+    next to it with the Dask floor, which bounds any end-to-end figure at this N.
+    """
+    out: dict[str, Any] = {}
+    for name in CLOSED_FORM:
+        row = models.get(name, {})
+        if "kernel_1core_per_s" not in row:
+            continue
+        ratio = row["speedup_vs_naive"]
+        per_s = {k: row[f"{k}_per_s"] for k in ("kernel_1core", "end_to_end_dask_2workers",
+                                                 "dask_floor_2workers") if f"{k}_per_s" in row}
+        out[name] = {
+            "trajectories_per_s": {
+                "target": TARGET_PER_S, **per_s,
+                "met_by_kernel": per_s["kernel_1core"] >= TARGET_PER_S,
+                "met_end_to_end_dask": per_s.get("end_to_end_dask_2workers", 0) >= TARGET_PER_S},
+            "speedup_vs_naive": {
+                "target": TARGET_SPEEDUP,
+                **{k: ratio[k] for k in per_s if k in ratio},
+                "met_by_kernel": ratio["kernel_1core"] >= TARGET_SPEEDUP,
+                "met_end_to_end_dask": ratio.get("end_to_end_dask_2workers", 0) >= TARGET_SPEEDUP},
+        }
+    return out
+
+
+def target_lines(t: dict[str, Any]) -> list[str]:
+    """Plain lines of :func:`targets` for the console."""
+    def yes(flag: bool) -> str:
+        return "met" if flag else "NOT met"
+
+    lines = []
+    for name, row in t.items():
+        tp, sp = row["trajectories_per_s"], row["speedup_vs_naive"]
+        lines.append(
+            f"target {name}: >= {tp['target']:,} trajectories/s: kernel {tp['kernel_1core']:,} "
+            f"({yes(tp['met_by_kernel'])}), end to end on Dask "
+            f"{tp.get('end_to_end_dask_2workers', 0):,} ({yes(tp['met_end_to_end_dask'])})")
+        floor = (f"; the Dask floor alone: x{sp['dask_floor_2workers']:,}"
+                 if "dask_floor_2workers" in sp else "")
+        lines.append(
+            f"target {name}: >= x{sp['target']:,} the naive loop: kernel x{sp['kernel_1core']:,} "
+            f"({yes(sp['met_by_kernel'])}), end to end on Dask "
+            f"x{sp.get('end_to_end_dask_2workers', 0):,} ({yes(sp['met_end_to_end_dask'])}"
+            f"{floor})")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
@@ -533,6 +598,9 @@ def main() -> None:
             if "dask_floor_2workers" in row["speedup_vs_naive"]:
                 print("  (dask_floor: the same end-to-end call with tasks that compute nothing; "
                       "no faster kernel can exceed it at this N)")
+    results["targets"] = targets(results["models"])
+    for line in target_lines(results["targets"]):
+        print(line)
     if not args.skip_memory:
         results["peak_memory"] = peak_memory()
         print("peak memory:", results["peak_memory"])
