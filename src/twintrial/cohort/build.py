@@ -358,6 +358,8 @@ def build_cohort(source: pd.DataFrame | CohortSummary, cfg: CohortConfig, *, see
         "summary": {
             "n": int(cfg.n), "source": "summary" if summary is not None else "data",
             "summary_id": summary.id if summary is not None else None,
+            "n_real": len(real) if real is not None else None,
+            "n_reference": len(reference) if reference is not None else None,
             "n_covariates": len(names), "acceptance_rate": acceptance["rate"],
             "n_candidates": acceptance["n_candidates"],
             "fidelity_pass": fidelity["pass"],
