@@ -67,6 +67,7 @@ def cohort_stage_json(config: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     return {
         "summary": {"n": 1000, "source": "data", "summary_id": None, "n_covariates": 5,
+                    "n_real": 312, "n_reference": 134,
                     "acceptance_rate": 0.42992, "n_candidates": 2326, "fidelity_pass": False,
                     "rank_corr_error": 0.0433, "exact_copies": 0},
         "warnings": ["cohort: inclusion/exclusion criteria applied (acceptance rate 0.430); "
@@ -86,7 +87,7 @@ def cohort_stage_json(config: dict[str, Any] | None = None) -> dict[str, Any]:
                     "share_synthetic_closer_than_holdout_p05": 0.046,
                     "note": "DCR on covariates standardised by the real mean/SD."},
         "acceptance": {"n_candidates": 2326, "n_passing": 1000, "n_kept": 1000,
-                       "rate": 0.42992},
+                       "rate": 0.42992, "block_size": 1024},
         "missing": {"age": 0, "bili": 0, "albumin": 0, "female": 0, "edema": 2},
         "missing_policy": "marginals fitted on observed values; virtual patients are complete",
         "seed": 3141592653,

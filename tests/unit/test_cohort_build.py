@@ -84,6 +84,12 @@ def test_criteria_hold_and_rate_reported() -> None:
     assert 0.1 < acc["rate"] < 0.6
     assert set(acc["rejected_by"]) == set(cfg.criteria)
     assert res.report["fidelity"]["reference"].startswith("real patients meeting the criteria")
+    real = _subjects()
+    meeting = ((real["age"] >= 50) & (real["stage"].isin([3, 4]) | (real["bili"] > 2))
+               & (real["sex"] == "f"))
+    summ = res.report["summary"]
+    assert summ["n_real"] == len(real)
+    assert summ["n_reference"] == int(meeting.sum()) == len(res.reference)
 
 
 def test_low_acceptance_names_worst_criterion() -> None:
@@ -165,6 +171,7 @@ def test_summary_latent_kind_and_subset() -> None:
     lat = np.array(res.report["latent_correlation"]["matrix"])
     assert lat[0, 1] == pytest.approx(0.4)
     assert res.report["privacy"] is None
+    assert res.report["summary"]["n_real"] is None and res.report["summary"]["n_reference"] is None
 
 
 def test_bad_source_type() -> None:

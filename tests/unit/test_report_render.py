@@ -61,7 +61,15 @@ def test_every_displayed_number_equals_summary_json(rendered) -> None:
         assert any(k.startswith(f"cohort.covariates.{covariate}.virtual.") for k in keys)
     assert {"cohort.privacy.dcr_median", "cohort.covariates.albumin.fidelity.ks",
             "provenance.wall_time.cohort.s", "cohort.covariates.edema.real.proportions.none",
-            "provenance.stages.cohort.seed"} <= keys
+            "provenance.stages.cohort.seed", "cohort.n_real", "cohort.n_reference",
+            "cohort.n_passing", "cohort.draw_block"} <= keys
+
+
+def test_cohort_facts_say_how_many_real_patients_and_candidates(rendered) -> None:
+    text = re.sub(r"<[^>]+>", "", rendered[2])
+    assert "Real patients312; 134 meet the criteria (the reference of the fidelity measures)" in text
+    assert ("Candidates drawn2,326: 1,000 meet the criteria, the first 1,000 in draw order are "
+            "kept (drawn in whole blocks of 1,024)") in text
 
 
 def test_value_cells_hold_no_number_outside_a_keyed_span(rendered) -> None:
