@@ -129,6 +129,8 @@ class ThresholdsConfig:
     rhat_max: float = 1.01
     ess_min: float = 400.0
     min_test_subjects: tuple[int, int, int] = (10, 30, 100)
+    code_verification_rel: float = 1e-6
+    discretization_rel: float = 1e-6
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ThresholdsConfig:
@@ -136,7 +138,8 @@ class ThresholdsConfig:
         base = cls()
         kw = {k: float(d[k]) for k in ("coverage_tolerance", "pit_ks_pvalue", "c_index_min",
                                        "calibration_inside_min", "vpc_outside_max", "rhat_max",
-                                       "ess_min") if k in d}
+                                       "ess_min", "code_verification_rel",
+                                       "discretization_rel") if k in d}
         mts = tuple(int(x) for x in d.get("min_test_subjects", base.min_test_subjects))
         return cls(**kw, min_test_subjects=mts)  # type: ignore[arg-type]
 

@@ -364,6 +364,18 @@ class Model(ABC):
         """
         return None
 
+    def reference_solution(self, params: Mapping[str, Any], t: np.ndarray,
+                           design: Mapping[str, Any], *, rtol: float = 1e-10) -> np.ndarray | None:
+        """One patient's prediction at ``t`` by an independent numerical method, or ``None``.
+
+        For code verification (:mod:`twintrial.validation.verification`): a model whose
+        :meth:`predict` is a closed-form solution of differential equations integrates those
+        equations numerically here (scalar ``params`` and design rows of one patient, ``t`` of
+        shape ``(T,)``; result ``(T,)``), so the closed form and its fast NumPy rules are checked
+        against a solution that shares no code with them. The default has none.
+        """
+        return None
+
     def observation_transform(self, xp: ArrayNamespace, values: Array) -> Array:
         """Map raw observed values to the scale of :meth:`predict` (identity by default)."""
         return values

@@ -11,7 +11,10 @@ data, the structural model and the ``twins`` and ``validation`` configs it
 4. replicates the completed trial (:mod:`~twintrial.validation.replicate`) and states whether each
    observed quantity lies in its predicted interval;
 5. lists the cohort stage's fidelity and privacy checks with their thresholds;
-6. turns every metric into credibility evidence and runs the V&V 40 / FDA assessment.
+6. verifies the model's code and calculations on draws of the refitted twins (simulator vs fitted
+   likelihood, closed form vs numerical ODE solution, hazard quadrature error:
+   :mod:`~twintrial.validation.verification`);
+7. turns every metric into credibility evidence and runs the V&V 40 / FDA assessment.
 
 No file I/O: figures are returned as matplotlib figures, artifacts are hashed only when the caller
 passes their paths (``artifacts``).
@@ -51,6 +54,12 @@ from twintrial.validation.trial_level import (
     observed_from_patient_level,
     observed_from_published,
     trial_replication,
+)
+from twintrial.validation.verification import (
+    verification_checks,
+    verification_evidence,
+    verification_params,
+    verify_model,
 )
 from twintrial.validation.vpc import plot_vpc, vpc
 from twintrial.validation_config import ValidationConfig
@@ -472,6 +481,12 @@ def validate(dataset: Any, model: Model, *, twins_cfg: Any, validation_cfg: Any,
                                   "gate_passed": bool(diag.get("gate_passed"))}
         evidence += ev.convergence_evidence(float(diag["max_rhat"]), float(diag["min_ess_bulk"]),
                                             thresholds=cfg.thresholds, **conv_where)
+    # code and calculation verification of the model on draws of the refitted twins
+    verified = verify_model(fit0.model, *verification_params(fit0))
+    tols = {"code_tol": cfg.thresholds.code_verification_rel,
+            "discretization_tol": cfg.thresholds.discretization_rel}
+    summary["verification"] = {**verified, "checks": verification_checks(verified, **tols)}
+    evidence += verification_evidence(verified, **tols)
     for kind, (n_pass, n_fail) in (test_results or {}).items():
         evidence += ev.suite_evidence(int(n_pass), int(n_fail), kind=kind, **_artifact(arts, "tests"))
     if getattr(model, "citation", ""):
