@@ -349,23 +349,29 @@ def run_sensitivity(config: Mapping[str, Any], *, results_dir: str | Path,
 def run_validation(config: Mapping[str, Any], *, results_dir: str | Path,
                    cores: int | None = None) -> list[Path]:
     """Held-out predictive, survival and trial-level validation; credibility: ``validation.json``."""
+    from twintrial.arms_config import trial_design
     from twintrial.models import get_model
     from twintrial.twins_config import TwinsConfig
-    from twintrial.validation.stage import validate
+    from twintrial.validation.stage import context_of_use, validate
 
     out = Path(results_dir)
     dataset = _load_data(config)
     tw = TwinsConfig.from_dict(config["twins"])
+    model = get_model(tw.model, **dict(tw.model_options))
+    _, endpoints, estimands = trial_design(config)
+    quantities, horizon = context_of_use(endpoints, estimands,
+                                         observed_variable=model.observed_variable)
     seed = job_seed(config["trial"]["seed"], "validation")
     inputs = sorted(set(dataset.source.values()))
     observed = dataset.source.get("observations") or next(iter(dataset.source.values()))
     artifacts = {"data": observed, "cohort": out / "cohort.json", "twins": out / "twins.json"}
-    result = validate(dataset, get_model(tw.model, **dict(tw.model_options)), twins_cfg=tw,
+    result = validate(dataset, model, twins_cfg=tw,
                       validation_cfg=config["validation"], seed=seed,
                       cache_dir=config["compute"]["cache_dir"], cores=cores,
                       cohort_report=io.read_json(out / "cohort.json"),
                       cohort_cfg=config["cohort"], twins_report=io.read_json(out / "twins.json"),
-                      artifacts=artifacts, question=config["trial"].get("question"))
+                      artifacts=artifacts, question=config["trial"].get("question"),
+                      cou_quantities=quantities or None, cou_horizon=horizon)
     stamp = _stamp(config, "validation", seed, [*inputs, out / "cohort.json", out / "twins.json"])
     payload = result.to_json()
     payload["warnings"] = _upstream_warnings(out / "twins.json") + list(payload.get("warnings", []))

@@ -119,3 +119,18 @@ def test_a_coarse_hazard_quadrature_shows_as_discretization_error() -> None:
     ev = verification_evidence(r_coarse, code_tol=1e-6, discretization_tol=1e-6)
     disc = [e for e in ev if "discretization_error" in e["factors"]]
     assert [e["passed"] for e in disc] == [False] and achieved_level(disc) == 0
+
+
+def test_context_of_use_follows_the_estimands_endpoints() -> None:
+    from twintrial.arms_config import endpoints_from_list, estimands_from_list
+    from twintrial.validation.stage import context_of_use
+
+    eps = endpoints_from_list([
+        {"name": "d2y", "type": "continuous", "time": 2.0},
+        {"name": "os5", "type": "time_to_event", "horizon": 5.0},
+        {"name": "r3y", "type": "responder", "time": 3.0, "threshold": 0.0}])
+    ests = estimands_from_list([{"name": "a", "endpoint": "d2y", "treatment": "x"},
+                                {"name": "b", "endpoint": "os5", "treatment": "x"}])
+    assert context_of_use(eps, ests, observed_variable="bili") == (["bili", "survival", "hr"], 5.0)
+    assert context_of_use(eps, ests[:1], observed_variable="bili") == (["bili"], 2.0)
+    assert context_of_use(eps, (), observed_variable="bili") == ([], None)

@@ -349,6 +349,26 @@ def _trial(dataset: Any, ho: HeldOut, cfg: ValidationConfig, *, condition: bool,
     return summary, evid, figs, {"trial_replication": table}
 
 
+def context_of_use(endpoints: Sequence[Any], estimands: Sequence[Any], *,
+                   observed_variable: str) -> tuple[list[str], float | None]:
+    """Quantities of interest and time horizon of the trial's decision, from its design.
+
+    Each estimand's endpoint names what the decision rests on: a continuous or responder endpoint
+    the modelled biomarker (``observed_variable``, predicted by the twins), a time-to-event
+    endpoint survival and the trial-level hazard ratio. The horizon is the last endpoint time or
+    horizon (data time unit). ``([], None)`` without estimands.
+    """
+    by_name = {e.name: e for e in endpoints}
+    used = [by_name[est.endpoint] for est in estimands if est.endpoint in by_name]
+    quantities: list[str] = []
+    for ep in used:
+        for q in (["survival", "hr"] if ep.type == "time_to_event" else [observed_variable]):
+            if q not in quantities:
+                quantities.append(q)
+    times = [float(t) for ep in used for t in (ep.time, ep.horizon) if t is not None]
+    return quantities, (max(times) if times else None)
+
+
 def validate(dataset: Any, model: Model, *, twins_cfg: Any, validation_cfg: Any, seed: int,
              cache_dir: str | None = None, cores: int | None = None,
              cohort_report: Mapping[str, Any] | None = None,
@@ -482,7 +502,7 @@ def validate(dataset: Any, model: Model, *, twins_cfg: Any, validation_cfg: Any,
         evidence += ev.convergence_evidence(float(diag["max_rhat"]), float(diag["min_ess_bulk"]),
                                             thresholds=cfg.thresholds, **conv_where)
     # code and calculation verification of the model on draws of the refitted twins
-    verified = verify_model(fit0.model, *verification_params(fit0))
+    verified = verify_model(fit0.model, *verification_params(fit0, horizon=cou_horizon))
     tols = {"code_tol": cfg.thresholds.code_verification_rel,
             "discretization_tol": cfg.thresholds.discretization_rel}
     summary["verification"] = {**verified, "checks": verification_checks(verified, **tols)}

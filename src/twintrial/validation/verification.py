@@ -43,13 +43,15 @@ N_TIMES = 25
 REFERENCE_RTOL = 1e-12
 
 
-def verification_params(fit: Any, *, n_patients: int = N_PATIENTS, n_draws: int = N_DRAWS
+def verification_params(fit: Any, *, n_patients: int = N_PATIENTS, n_draws: int = N_DRAWS,
+                        horizon: float | None = None
                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """Parameter sets, design and time grid of the checks, from a fitted twins posterior.
 
     ``n_draws`` thinned posterior draws of the first ``n_patients`` patients of ``fit`` (one
     parameter set per patient and draw, with that patient's design), and ``N_TIMES`` times from
-    0 to the last observation time of the fit.
+    0 to the latest of the fit's observation and event times and ``horizon`` (e.g. the trial's
+    last endpoint time), so the checks span every time the model is used at.
     """
     from twintrial.validation.predict import twin_parameter_draws
 
@@ -58,8 +60,10 @@ def verification_params(fit: Any, *, n_patients: int = N_PATIENTS, n_draws: int 
     params = {k: np.ascontiguousarray(v, dtype=float).reshape(-1) for k, v in draws.params.items()}
     m = draws.n_draws
     design = {k: np.concatenate([np.asarray(v)] * m, axis=0) for k, v in draws.design.items()}
-    t_max = float(np.max(fit.data.obs_time)) if len(fit.data.obs_time) else 1.0
-    if not t_max > 0:
+    ends = [float(np.max(a)) for a in (fit.data.obs_time, getattr(fit.data, "event_time", None))
+            if a is not None and len(a)]
+    t_max = max([*ends, float(horizon or 0.0)], default=0.0)
+    if not (np.isfinite(t_max) and t_max > 0):
         t_max = 1.0
     return params, design, np.linspace(0.0, t_max, N_TIMES)
 
@@ -235,21 +239,21 @@ def verification_checks(result: Mapping[str, Any], *, code_tol: float,
         rows[name] = {"label": label, "value": float(value), "threshold": float(tol),
                       "passed": bool(value <= tol), "level": level, "factors": factors}
 
-    add("backend_prediction", "simulator (NumPy) vs fitted likelihood (PyTensor): prediction, "
+    add("backend_prediction", "Simulator (NumPy) vs fitted likelihood (PyTensor): prediction, "
         "max relative difference", result["backend_prediction_rel"], code_tol, 2, code)
     if result.get("backend_log_cumulative_hazard_abs") is not None:
-        add("backend_log_cumulative_hazard", "simulator vs fitted likelihood: log cumulative "
+        add("backend_log_cumulative_hazard", "Simulator vs fitted likelihood: log cumulative "
             "hazard, max absolute difference", result["backend_log_cumulative_hazard_abs"],
             code_tol, 2, code)
     if result.get("reference_rel") is not None:
-        add("reference", f"closed form vs {result['reference_method']}: max relative difference",
+        add("reference", f"Closed form vs {result['reference_method']}: max relative difference",
             result["reference_rel"], code_tol, 3, code)
         if result.get("reference_regimen_rel") is not None:
-            add("reference_regimen", "closed form on a common regimen (the arms stage's rule) vs "
+            add("reference_regimen", "Closed form on a common regimen (the arms stage's rule) vs "
                 "the same ODE solution: max relative difference", result["reference_regimen_rel"],
                 code_tol, 3, code)
     if result.get("hazard_rel") is not None:
-        add("hazard_quadrature", f"cumulative hazard: {result['hazard_nodes']}-node quadrature vs "
+        add("hazard_quadrature", f"Cumulative hazard: {result['hazard_nodes']}-node quadrature vs "
             "adaptive quadrature (scipy quad, epsrel 1e-10): max relative error",
             result["hazard_rel"], discretization_tol, 3,
             ["discretization_error", "calculation_verification"])
