@@ -505,7 +505,8 @@ def validate(dataset: Any, model: Model, *, twins_cfg: Any, validation_cfg: Any,
     verified = verify_model(fit0.model, *verification_params(fit0, horizon=cou_horizon))
     tols = {"code_tol": cfg.thresholds.code_verification_rel,
             "discretization_tol": cfg.thresholds.discretization_rel}
-    summary["verification"] = {**verified, "checks": verification_checks(verified, **tols)}
+    checks = verification_checks(verified, **tols)
+    summary["verification"] = {**verified, "checks": checks, "check_order": list(checks)}
     evidence += verification_evidence(verified, **tols)
     for kind, (n_pass, n_fail) in (test_results or {}).items():
         evidence += ev.suite_evidence(int(n_pass), int(n_fail), kind=kind, **_artifact(arts, "tests"))
