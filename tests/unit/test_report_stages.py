@@ -62,7 +62,9 @@ def test_every_number_in_every_section_equals_summary_json(rendered) -> None:
             "sensitivity.convergence.power.converged",
             "validation.predictive.locf.crps", "validation.survival.t4.km_lower",
             "validation.trial_replication.hr.inside", "validation.vpc.outside_fraction",
-            "validation.credibility.factors.0.target"} <= keys
+            "validation.credibility.factors.0.target",
+            "validation.verification.checks.reference.value",
+            "validation.verification.checks.hazard_quadrature.passed"} <= keys
     assert len(parsed.spans) > 800
 
 
@@ -126,7 +128,7 @@ def test_summary_copies_stage_numbers_and_never_invents_them() -> None:
     factor = next(f for f in summary["validation"]["credibility"]["factors"]
                   if f["id"] == "calculation_verification")
     assert factor["artifacts"] == [{"artifact": "results/pbc_dpen/twins.json",
-                                    "sha256": "6d6d2ca40518", "n_items": 2, "n_failed": 0}]
+                                    "sha256": "39ea915e76b4", "n_items": 2, "n_failed": 0}]
     assert factor["target_label"] == "medium" and factor["achieved_label"] == "high"
     assert summary["validation"]["survival_order"] == ["t4", "t6", "t8"]
 
