@@ -63,6 +63,10 @@ def test_pk_closed_form_and_regimen_rule_agree_with_the_ode() -> None:
     assert r["reference_rel"] <= 1e-8
     assert r["reference_regimen_rel"] <= 1e-8
     assert r["hazard_rel"] is None and "backend_log_cumulative_hazard_abs" not in r
+    ev = verification_evidence(r, code_tol=1e-6, discretization_tol=1e-6)
+    disc = [e for e in ev if "discretization_error" in e["factors"]]
+    assert len(disc) == 1 and disc[0]["metric"].startswith("No discretization")
+    assert disc[0]["value"] == r["reference_rel"] and achieved_level(disc) == 3
 
 
 def test_pk_reference_solution_matches_a_hand_computed_single_dose() -> None:

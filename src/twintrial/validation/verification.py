@@ -16,6 +16,8 @@ each turned into credibility evidence by :func:`verification_evidence`:
 - **cumulative-hazard quadrature** (discretization error, level 3): ``H(T)`` from the model's
   Gauss-Legendre rule (``n_nodes``) against adaptive quadrature of the hazard
   (:func:`scipy.integrate.quad`, ``epsrel = 1e-10``) at three horizons per parameter set.
+  Without an event submodel nothing is discretized: the closed form's agreement with the ODE
+  solution then stands as the discretization evidence (the prediction is an exact solution).
 
 Relative differences are ``|a - b| / max(|b|, 1e-300)`` for the hazard and
 ``|a - b| / max(|b|, scale)`` for predictions (``scale`` the largest ``|b|`` of that check over
@@ -257,6 +259,11 @@ def verification_checks(result: Mapping[str, Any], *, code_tol: float,
             "adaptive quadrature (scipy quad, epsrel 1e-10): max relative error",
             result["hazard_rel"], discretization_tol, 3,
             ["discretization_error", "calculation_verification"])
+    elif result.get("reference_rel") is not None:
+        # nothing is discretized: the prediction is an exact solution, as the ODE check shows
+        add("no_discretization", "No discretization: every prediction is a closed-form solution "
+            "of the model's equations (its difference to the ODE solution above)",
+            result["reference_rel"], discretization_tol, 3, ["discretization_error"])
     return rows
 
 
