@@ -29,7 +29,7 @@ check: setup
 
 test: setup-test
 	bash scripts/ensure-chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --junitxml=reports/tests/junit.xml $(PYTEST_ARGS)
 
 lint: setup-test
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -25,3 +25,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_tested_commit(record_testsuite_property) -> None:  # type: ignore[no-untyped-def]
+    """The commit under test, in the JUnit report (``--junitxml``): the validation stage uses a
+    test report as credibility evidence only for the code version it runs
+    (``validation.credibility.test_report``)."""
+    from twintrial.provenance import git_commit
+
+    record_testsuite_property("twintrial_git_commit", git_commit(
+        str(Path(__file__).resolve().parents[1])) or "unknown")

@@ -60,8 +60,9 @@ def stage_config(config: Mapping[str, Any], stage: str) -> dict[str, Any]:
 def _paths_in(node: Any) -> Iterator[str]:
     if isinstance(node, Mapping):
         for key, value in node.items():
-            if key in ("path", "summary_file") and isinstance(value, str):
-                yield value
+            if key in ("path", "summary_file", "test_report") and isinstance(value, str):
+                if value:
+                    yield value
             else:
                 yield from _paths_in(value)
     elif isinstance(node, list):
@@ -70,7 +71,8 @@ def _paths_in(node: Any) -> Iterator[str]:
 
 
 def stage_data_inputs(config: Mapping[str, Any], stage: str) -> list[str]:
-    """Data files named in the sections ``stage`` reads (keys ``path`` / ``summary_file``)."""
+    """Data files named in the sections ``stage`` reads (keys ``path``, ``summary_file`` and
+    ``test_report``)."""
     sections = stage_config(config, stage)
     return sorted({p for name, sec in sections.items() if name != "compute"
                    for p in _paths_in(sec)})
@@ -365,18 +367,42 @@ def run_validation(config: Mapping[str, Any], *, results_dir: str | Path,
     inputs = sorted(set(dataset.source.values()))
     observed = dataset.source.get("observations") or next(iter(dataset.source.values()))
     artifacts = {"data": observed, "cohort": out / "cohort.json", "twins": out / "twins.json"}
+    test_results, test_note = _test_report(config)
+    if test_results:
+        artifacts["tests"] = config["validation"]["credibility"]["test_report"]
+        inputs.append(artifacts["tests"])
     result = validate(dataset, model, twins_cfg=tw,
                       validation_cfg=config["validation"], seed=seed,
                       cache_dir=config["compute"]["cache_dir"], cores=cores,
                       cohort_report=io.read_json(out / "cohort.json"),
                       cohort_cfg=config["cohort"], twins_report=io.read_json(out / "twins.json"),
                       artifacts=artifacts, question=config["trial"].get("question"),
-                      cou_quantities=quantities or None, cou_horizon=horizon)
+                      cou_quantities=quantities or None, cou_horizon=horizon,
+                      test_results=test_results or None)
     stamp = _stamp(config, "validation", seed, [*inputs, out / "cohort.json", out / "twins.json"])
     payload = result.to_json()
-    payload["warnings"] = _upstream_warnings(out / "twins.json") + list(payload.get("warnings", []))
+    payload["warnings"] = (_upstream_warnings(out / "twins.json") + list(payload.get("warnings", []))
+                           + ([test_note] if test_note else []))
     io.write_json(payload, out / "validation.json", provenance=stamp)
     return [out / "validation.json", *_save_figures(result.figures, out, "validation")]
+
+
+def _test_report(config: Mapping[str, Any]) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Test counts of ``validation.credibility.test_report`` if it tested this commit, else
+    ``{}`` and a warning saying why it is not used (``({}, None)`` when none is configured)."""
+    from twintrial.provenance import git_commit
+    from twintrial.validation.evidence import junit_results
+
+    path = ((config.get("validation") or {}).get("credibility") or {}).get("test_report")
+    if not path:
+        return {}, None
+    counts, tested = junit_results(path)
+    here = git_commit()
+    if here is None or tested is None or tested != here or here.endswith("+dirty"):
+        return {}, (f"validation: test report {path} not used as credibility evidence: it tested "
+                    f"commit {tested or 'unknown'}, this run uses {here or 'unknown'} (run the "
+                    "tests on a clean checkout of this commit)")
+    return counts, None
 
 
 # --------------------------------------------------------------------------- report

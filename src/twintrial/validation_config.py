@@ -106,6 +106,7 @@ class CredibilityConfig:
     model_influence: Literal["low", "medium", "high"] = "medium"
     decision_consequence: Literal["low", "medium", "high"] = "medium"
     targets: Mapping[str, int] = field(default_factory=dict)
+    test_report: str = ""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CredibilityConfig:
@@ -114,7 +115,8 @@ class CredibilityConfig:
                    context_of_use=str(d.get("context_of_use", "")),
                    model_influence=d.get("model_influence", "medium"),
                    decision_consequence=d.get("decision_consequence", "medium"),
-                   targets={str(k): int(v) for k, v in dict(d.get("targets", {})).items()})
+                   targets={str(k): int(v) for k, v in dict(d.get("targets", {})).items()},
+                   test_report=str(d.get("test_report", "") or ""))
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,48 @@ def test_context_of_use_follows_the_estimands_endpoints() -> None:
     assert context_of_use(eps, ests, observed_variable="bili") == (["bili", "survival", "hr"], 5.0)
     assert context_of_use(eps, ests[:1], observed_variable="bili") == (["bili"], 2.0)
     assert context_of_use(eps, (), observed_variable="bili") == ([], None)
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="5">
+<properties><property name="twintrial_git_commit" value="{commit}" /></properties>
+<testcase classname="tests.unit.test_a" name="t1" />
+<testcase classname="tests.unit.test_a" name="t2"><failure message="boom" /></testcase>
+<testcase classname="tests.unit.test_b" name="t3"><skipped message="slow" /></testcase>
+<testcase classname="tests.known_answer.test_power" name="t4" />
+<testcase classname="tests.known_answer.test_power" name="t5"><error message="x" /></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_junit_report_counts_by_kind_and_names_the_commit(tmp_path) -> None:
+    from twintrial.exceptions import DataError
+    from twintrial.validation.evidence import junit_results
+
+    path = tmp_path / "junit.xml"
+    path.write_text(JUNIT.format(commit="abc123"))
+    assert junit_results(path) == ({"unit": (1, 1), "known_answer": (1, 1)}, "abc123")
+    with pytest.raises(DataError, match="test_report: file not found"):
+        junit_results(tmp_path / "none.xml")
+    (tmp_path / "bad.xml").write_text("not xml")
+    with pytest.raises(DataError, match="not a JUnit XML report"):
+        junit_results(tmp_path / "bad.xml")
+
+
+@pytest.mark.parametrize("tested, here, used", [("abc123", "abc123", True),
+                                                ("abc123", "def456", False),
+                                                ("abc123+dirty", "abc123+dirty", False)])
+def test_a_test_report_is_evidence_only_for_the_commit_it_tested(tmp_path, monkeypatch, tested,
+                                                                 here, used) -> None:
+    import twintrial.provenance
+    from twintrial.pipeline import _test_report
+
+    path = tmp_path / "junit.xml"
+    path.write_text(JUNIT.format(commit=tested))
+    monkeypatch.setattr(twintrial.provenance, "git_commit", lambda *a, **k: here)
+    counts, note = _test_report({"validation": {"credibility": {"test_report": str(path)}}})
+    if used:
+        assert counts == {"unit": (1, 1), "known_answer": (1, 1)} and note is None
+    else:
+        assert counts == {} and "not used as credibility evidence" in note and tested in note
+    assert _test_report({"validation": {"credibility": {"test_report": ""}}}) == ({}, None)

@@ -13,6 +13,7 @@ independent the comparator is:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,50 @@ def suite_evidence(n_passed: int, n_failed: int, *, kind: str, artifact: str | N
     return [evidence_item(f"{kind} tests passed", f"{n_passed}/{n_passed + n_failed}", factors=f,
                           level=lvl, passed=bool(n_failed == 0 and n_passed > 0),
                           threshold="all pass", artifact=artifact, sha256=sha256)]
+
+
+def junit_results(path: str | Path) -> tuple[dict[str, tuple[int, int]], str | None]:
+    """Passed and failed tests of a pytest JUnit XML report by kind, and the commit it tested.
+
+    Kinds: ``known_answer`` (tests under ``tests/known_answer``: analytic and published results)
+    and ``unit`` (every other test); skipped tests are not counted. The commit is the report's
+    ``twintrial_git_commit`` suite property (written by the project's test configuration), or
+    ``None``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not a JUnit XML report.
+    """
+    import xml.etree.ElementTree as ET
+
+    from twintrial.exceptions import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"validation.credibility.test_report: file not found: {str(path)!r} "
+                        "(write it with `make test`, or remove the key)")
+    try:
+        root = ET.parse(p).getroot()
+    except ET.ParseError as exc:
+        raise DataError(f"{path}: not a JUnit XML report ({exc})") from None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    if not suites:
+        raise DataError(f"{path}: not a JUnit XML report (no <testsuite>)")
+    counts = {"known_answer": [0, 0], "unit": [0, 0]}
+    commit = None
+    for suite in suites:
+        for prop in suite.iter("property"):
+            if prop.get("name") == "twintrial_git_commit":
+                commit = prop.get("value")
+        for case in suite.iter("testcase"):
+            if case.find("skipped") is not None:
+                continue
+            kind = ("known_answer" if str(case.get("classname", "")).startswith(
+                "tests.known_answer") else "unit")
+            failed = case.find("failure") is not None or case.find("error") is not None
+            counts[kind][1 if failed else 0] += 1
+    return {k: (v[0], v[1]) for k, v in counts.items() if sum(v)}, commit
 
 
 def checks_table(checks: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
