@@ -41,7 +41,7 @@ N_PATIENTS = 40
 """Patients of the fit whose twins are checked (``N_DRAWS`` posterior draws each)."""
 N_DRAWS = 3
 N_TIMES = 25
-"""Times per parameter set: ``0`` to the last observation time, evenly spaced."""
+"""Times per parameter set, evenly spaced from 0 (see :func:`verification_params`)."""
 REFERENCE_RTOL = 1e-12
 
 
