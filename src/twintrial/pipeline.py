@@ -46,15 +46,29 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "analysis": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis", "compute"),
     "sensitivity": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis",
                     "sensitivity", "compute"),
-    "validation": ("trial", "data", "cohort", "twins", "validation", "compute"),
+    "validation": ("trial", "data", "cohort", "twins", "endpoints", "analysis", "validation",
+                   "compute"),
     "report": ("trial", "data", "cohort", "twins", "arms", "endpoints", "analysis",
                "sensitivity", "validation", "report", "compute"),
 }
 
 
+#: sections of which a stage reads only some keys (edits to the other keys do not rerun it):
+#: validation takes the trial's context of use from the estimands' endpoints
+SECTION_KEYS: dict[tuple[str, str], tuple[str, ...]] = {("validation", "analysis"): ("estimands",)}
+
+
 def stage_config(config: Mapping[str, Any], stage: str) -> dict[str, Any]:
-    """The sections of the resolved ``config`` that ``stage`` depends on."""
-    return {k: config[k] for k in SECTIONS[stage] if k in config}
+    """The sections of the resolved ``config`` that ``stage`` depends on (only the keys it reads
+    of a section listed in :data:`SECTION_KEYS`)."""
+    out = {}
+    for k in SECTIONS[stage]:
+        if k not in config:
+            continue
+        keys = SECTION_KEYS.get((stage, k))
+        out[k] = config[k] if keys is None else {key: config[k][key] for key in keys
+                                                  if key in (config[k] or {})}
+    return out
 
 
 def _paths_in(node: Any) -> Iterator[str]:

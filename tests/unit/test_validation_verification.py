@@ -183,3 +183,23 @@ def test_a_test_report_is_evidence_only_for_the_commit_it_tested(tmp_path, monke
     else:
         assert counts == {} and "not used as credibility evidence" in note and tested in note
     assert _test_report({"validation": {"credibility": {"test_report": ""}}}) == ({}, None)
+
+
+def test_the_validation_rule_gets_the_estimands_it_takes_the_context_of_use_from() -> None:
+    """Snakemake passes a stage only its sections (pipeline.stage_config): validation must see the
+    endpoints and the estimands, and only the estimands of the analysis section (editing the
+    replicates or sample sizes must not rerun it)."""
+    from twintrial.arms_config import trial_design
+    from twintrial.config import load_config
+    from twintrial.pipeline import stage_config, stage_data_inputs
+    from twintrial.validation.stage import context_of_use
+
+    raw = load_config("config/config.yaml").raw
+    sub = stage_config(raw, "validation")
+    assert set(sub["analysis"]) == {"estimands"} and sub["endpoints"] == raw["endpoints"]
+    assert "arms" not in sub and "sensitivity" not in sub
+    _, eps, ests = trial_design(sub)
+    assert context_of_use(eps, ests, observed_variable="bili") == (["bili", "survival", "hr"], 5.0)
+    with_report = {**raw, "validation": {**raw["validation"], "credibility": {
+        **raw["validation"]["credibility"], "test_report": "reports/tests/junit.xml"}}}
+    assert "reports/tests/junit.xml" in stage_data_inputs(with_report, "validation")
