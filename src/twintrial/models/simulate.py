@@ -237,9 +237,9 @@ def _combined_observations(f_t, add, prop, z_t, out):  # type: ignore[no-untyped
             out[t, i] = x + math.sqrt(add[i] * add[i] + p * p) * z_t[t, i]
 
 
-def subset_rows(mapping: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    """Rows ``rows`` (indices or a mask) of every per-row array of ``mapping``; scalars and 0-d
-    entries kept as they are."""
+def subset_rows(mapping: Mapping[str, Any], rows: np.ndarray | int) -> dict[str, Any]:
+    """Rows ``rows`` (indices, a mask, or one index) of every per-row array of ``mapping``;
+    scalars and 0-d entries kept as they are."""
     return {k: (np.asarray(v)[rows] if np.ndim(v) >= 1 else v) for k, v in mapping.items()}
 
 

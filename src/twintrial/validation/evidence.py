@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from twintrial.exceptions import AnalysisError
+from twintrial.exceptions import AnalysisError, DataError
 from twintrial.validation.credibility import evidence_item
 
 SPLIT_LEVEL: dict[str, int] = {"subjects": 3, "time": 2, "none": 1}
@@ -180,8 +180,6 @@ def junit_results(path: str | Path) -> tuple[dict[str, tuple[int, int]], str | N
         If the file is missing or not a JUnit XML report.
     """
     import xml.etree.ElementTree as ET
-
-    from twintrial.exceptions import DataError
 
     p = Path(path)
     if not p.is_file():

@@ -34,7 +34,7 @@ import numpy as np
 
 from twintrial.models.backend import NUMPY, pytensor_namespace
 from twintrial.models.base import Model
-from twintrial.models.simulate import predict_numpy
+from twintrial.models.simulate import predict_numpy, subset_rows
 from twintrial.validation.credibility import evidence_item
 
 N_PATIENTS = 40
@@ -121,16 +121,13 @@ def _evaluate(var: Any) -> np.ndarray:
     return np.asarray(pytensor.function([], var, mode="NUMBA")(), dtype=float)
 
 
-def _row(values: Mapping[str, np.ndarray], i: int) -> dict[str, Any]:
-    return {k: np.asarray(v)[i] for k, v in values.items()}
-
-
 def _reference(model: Model, params: Mapping[str, np.ndarray], t: np.ndarray,
                design: Mapping[str, np.ndarray]) -> np.ndarray | None:
     n = next(iter(params.values())).shape[0]
     rows = []
     for i in range(n):
-        r = model.reference_solution(_row(params, i), t, _row(design, i), rtol=REFERENCE_RTOL)
+        r = model.reference_solution(subset_rows(params, i), t, subset_rows(design, i),
+                                     rtol=REFERENCE_RTOL)
         if r is None:
             return None
         rows.append(np.asarray(r, dtype=float))
@@ -220,8 +217,8 @@ def verify_model(model: Model, params: Mapping[str, np.ndarray],
         out["backend_log_cumulative_hazard_abs"] = (
             float(np.max(np.abs(log_h - log_h_pt))) if np.isfinite(log_h).all()
             and np.isfinite(log_h_pt).all() else math.inf)
-        ref_h = np.array([_hazard_reference(model, float(T[i]), _row(p3, i), _row(d3, i))
-                          for i in range(T.size)])
+        ref_h = np.array([_hazard_reference(model, float(T[i]), subset_rows(p3, i),
+                                            subset_rows(d3, i)) for i in range(T.size)])
         out["hazard_rel"] = _rel(np.exp(log_h), ref_h, 1e-300)
         out["hazard_nodes"] = int(getattr(model.event, "n_nodes", 0))
         out["hazard_horizons"] = [float(x) for x in horizons]
